@@ -1,0 +1,10 @@
+"""mmseg-bias: DropClass debiasing, IBE/SCrIBE robustness and grid-saliency context explanations
+for MMSegmentation 1.x.
+
+Importing the package registers every component into mmseg's registries, so a config needs only
+``custom_imports = dict(imports=['mmseg_bias'], allow_failed_imports=False)``.
+"""
+from . import compat  # noqa: F401  (safe checkpoint loader, CPU distributed wrapper)
+from .version import __version__
+
+__all__ = ['__version__']

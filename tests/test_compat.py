@@ -1,0 +1,110 @@
+"""The stack workarounds in mmseg_bias.compat: safe checkpoint loading and CPU-only distributed runs."""
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+
+from mmseg_bias import compat
+
+
+class _RunsShell:
+    """Unpickling this would run a shell command (the classic malicious checkpoint)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+class _GetattrLookup:
+    """Unpickles as getattr(obj, name)."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return getattr, (self.obj, self.name)
+
+
+def test_mmengine_checkpoint_needs_the_workaround(trained_checkpoint):
+    _, ckpt = trained_checkpoint
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt, weights_only=True)  # torch >= 2.6's default refuses mmengine's state
+
+
+def test_safe_loader_reads_a_full_mmengine_checkpoint(trained_checkpoint):
+    _, ckpt = trained_checkpoint
+    checkpoint = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'} <= set(checkpoint)
+    buffers = checkpoint['message_hub']['log_scalars']
+    loss = buffers['train/loss']
+    assert isinstance(loss, HistoryBuffer)
+    assert loss.statistics('mean') == pytest.approx(float(loss.data[0].mean()))
+    assert checkpoint['meta']['iter'] == 2
+
+
+def test_safe_loader_refuses_code_execution(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'payload': _RunsShell(marker)}, path)
+    with pytest.raises(compat.UnsafeCheckpointError, match=r'system') as info:
+        CheckpointLoader.load_checkpoint(str(path))
+    assert '\n' not in str(info.value)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('obj,name', [(HistoryBuffer, '__init__'), (HistoryBuffer, 'update'),
+                                      (torch.Tensor, 'add_'), (np.ndarray, 'tofile')])
+def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path, obj, name):
+    path = tmp_path / 'lookup.pth'
+    torch.save({'x': _GetattrLookup(obj, name)}, path)
+    with pytest.raises(compat.UnsafeCheckpointError):
+        compat.load_from_local_safe(str(path))
+
+
+def test_getattr_of_statistics_method_round_trips(tmp_path):
+    path = tmp_path / 'ok.pth'
+    torch.save({'f': _GetattrLookup(HistoryBuffer, 'mean')}, path)
+    assert compat.load_from_local_safe(str(path))['f'] is HistoryBuffer.mean
+
+
+def test_safe_loader_keeps_mmengine_errors_for_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        compat.load_from_local_safe(str(tmp_path / 'missing.pth'))
+
+
+def test_cpu_distributed_is_a_no_op_without_launcher():
+    cfg = Config(dict(model_wrapper_cfg=None))
+    assert compat.prepare_cpu_distributed(cfg, 'none') is False
+    assert cfg.model_wrapper_cfg is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path only applies without CUDA')
+def test_cpu_distributed_refuses_launchers_it_cannot_serve():
+    with pytest.raises(RuntimeError, match='torchrun'):
+        compat.prepare_cpu_distributed(Config(dict()), 'slurm')
+
+
+def test_cpu_wrapper_reverts_syncbn_and_drops_device_ids(tmp_path, monkeypatch):
+    """One-process gloo group: the wrapper builds where MMDistributedDataParallel(device_ids=[0]) fails."""
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', '29531')
+    torch.distributed.init_process_group('gloo', rank=0, world_size=1)
+    try:
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.SyncBatchNorm(4))
+        wrapped = compat.CPUDistributedDataParallel(model, device_ids=[0])
+        assert isinstance(wrapped.module[1], torch.nn.modules.batchnorm._BatchNorm)
+        assert not isinstance(wrapped.module[1], torch.nn.SyncBatchNorm)
+        assert wrapped.device_ids is None
+        out = wrapped(torch.randn(2, 3, 4, 4))
+        out.sum().backward()
+    finally:
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,84 @@
+"""End-to-end through the real command lines: train, resume, test, 2-process CPU launch, stock CLI."""
+import glob
+import json
+import os.path as osp
+import re
+import sys
+
+import mmseg
+import pytest
+
+import datafactory
+from helpers import REPO, run_cli
+
+
+def _last_metrics(work_dir):
+    """Metrics dict of the newest ``<timestamp>/<timestamp>.json`` written by runner.test()."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
+    assert files, f'no metrics json under {work_dir}'
+    with open(files[-1]) as f:
+        return json.load(f)
+
+
+def test_train_resume_test_through_cli(tmp_path, cityscapes_root):
+    config = datafactory.write_tiny_config(
+        str(tmp_path / 'tiny.py'), datafactory.TINY_BASE, cityscapes_root, iters=4, ckpt_interval=2)
+    work = str(tmp_path / 'work')
+    # first run stops at iteration 2 (as if interrupted); the checkpoint holds the full state
+    run_cli([sys.executable, 'tools/train.py', config, '--work-dir', work,
+             '--cfg-options', 'train_cfg.max_iters=2'])
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    out = run_cli([sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume'])
+    assert re.search(r'resumed (epoch: \d+, )?iter: 2', out), out[-3000:]
+    assert re.search(r'Iter\(train\) \[4/4\]', out)
+    assert not re.search(r'Iter\(train\) \[[12]/4\]', out), 'resume restarted from scratch'
+    assert osp.isfile(osp.join(work, 'iter_4.pth'))
+
+    test_work = str(tmp_path / 'test')
+    out = run_cli([sys.executable, 'tools/test.py', config, osp.join(work, 'iter_4.pth'),
+                   '--work-dir', test_work, '--show-dir', str(tmp_path / 'show'),
+                   '--cfg-options', 'default_hooks.visualization.interval=1'])
+    assert 'mIoU' in out
+    metrics = _last_metrics(test_work)
+    assert 0.0 <= metrics['mIoU'] <= 100.0
+    assert glob.glob(osp.join(str(tmp_path / 'show'), '**', '*.png'), recursive=True)
+
+
+def test_load_from_initialises_a_new_run(tmp_path, tiny_config, trained_checkpoint):
+    _, ckpt = trained_checkpoint
+    out = run_cli([sys.executable, 'tools/train.py', tiny_config, '--work-dir', str(tmp_path),
+                   '--cfg-options', f'load_from={ckpt}', 'train_cfg.max_iters=1'])
+    assert f'Load checkpoint from {ckpt}' in out
+
+
+def test_dist_train_two_cpu_processes(tmp_path, tiny_config):
+    work = str(tmp_path / 'dist')
+    out = run_cli(['bash', 'tools/dist_train.sh', tiny_config, '2', '--work-dir', work],
+                  env={'PORT': '29517', 'CUDA_VISIBLE_DEVICES': ''})
+    assert 'CPU-only distributed run: gloo process group, rank 0 of 2' in out
+    assert re.search(r'Iter\(train\) \[2/2\]', out)
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+
+def test_stock_mmseg_cli_accepts_plugin_configs(tmp_path, tiny_config):
+    stock_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    assert osp.isfile(stock_train)
+    out = run_cli([sys.executable, stock_train, tiny_config, '--work-dir', str(tmp_path)])
+    assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth')), out[-2000:]
+
+
+def test_amp_on_cpu_fails_with_one_line_advice(tmp_path, tiny_config):
+    import torch
+    from mmseg_bias.apis import train
+    if torch.cuda.is_available():
+        pytest.skip('CPU-only behaviour')
+    with pytest.raises(RuntimeError, match='--amp needs a CUDA GPU'):
+        train(tiny_config, work_dir=str(tmp_path), amp=True)
+
+
+def test_missing_inputs_get_clear_errors(tmp_path, tiny_config):
+    from mmseg_bias.apis import test, train
+    with pytest.raises(FileNotFoundError, match='config file'):
+        train(str(tmp_path / 'nope.py'))
+    with pytest.raises(FileNotFoundError, match='checkpoint'):
+        test(tiny_config, str(tmp_path / 'nope.pth'))
