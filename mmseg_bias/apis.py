@@ -1,21 +1,28 @@
-"""The few functions a user calls from Python: load a config, train, test.
+"""The few functions a user calls from Python: load a config, train, test, load and evaluate a model.
 
 ``tools/train.py`` and ``tools/test.py`` are thin argument parsers over :func:`train` and :func:`test`,
 and behave like MMSeg's own tools (same options), plus the CPU-only distributed launch of
 :mod:`mmseg_bias.compat`.
 """
+import copy
 import logging
 import os.path as osp
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import is_main_process
+from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmengine.utils import ProgressBar
+from mmseg.apis import init_model
 from mmseg.registry import RUNNERS
 
 from .compat import prepare_cpu_distributed
 
-__all__ = ['load_config', 'build_runner', 'train', 'test']
+__all__ = ['load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate']
 
 
 def load_config(config, cfg_options=None, work_dir=None, launcher='none'):
@@ -127,3 +134,62 @@ def test(config, checkpoint, work_dir=None, out=None, show_dir=None, tta=False, 
             evaluator['keep_results'] = True
     runner = build_runner(cfg)
     return runner.test()
+
+
+def init_segmentor(config, checkpoint=None, device='cpu', cfg_options=None):
+    """Build a segmentor for inference: ``mmseg.apis.init_model`` with SyncBN reverted to BN.
+
+    Args:
+        config (str | Config): model config (its ``test_dataloader`` is used by :func:`evaluate`).
+        checkpoint (str, optional): weights; loaded through the safe loader of
+            :mod:`mmseg_bias.compat`.
+        device (str): 'cpu' or 'cuda:0', ...
+
+    Returns:
+        nn.Module: the model in eval mode, with its config as ``model.cfg``.
+    """
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    return revert_sync_batchnorm(model).eval()
+
+
+def _insert_transforms(pipeline, transforms, after):
+    """``pipeline`` with ``transforms`` inserted after its first step of type ``after``."""
+    types = [step['type'] for step in pipeline]
+    if after not in types:
+        raise ValueError(f'the test pipeline has no {after!r} step to insert transforms after; '
+                         f'its steps are {types}')
+    i = types.index(after) + 1
+    return list(pipeline[:i]) + [dict(t) for t in transforms] + list(pipeline[i:])
+
+
+def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, progress=True):
+    """Evaluate a built segmentor on its config's test set, optionally with extra transforms.
+
+    Args:
+        model (nn.Module): from :func:`init_segmentor` (needs ``model.cfg``).
+        transforms (Sequence[dict]): transform configs inserted into the test pipeline right after
+            its ``after`` step (e.g. a corruption after ``LoadImageFromFile``).
+        dataloader (dict, optional): dataloader config; default ``model.cfg.test_dataloader``.
+        progress (bool): show a progress bar.
+
+    Returns:
+        dict: mmseg's IoUMetric results (``aAcc``, ``mIoU``, ``mAcc``, in %) plus ``IoU.<class>``.
+    """
+    cfg = model.cfg
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    loader_cfg = copy.deepcopy(dataloader or cfg.test_dataloader)
+    loader_cfg['dataset']['pipeline'] = _insert_transforms(loader_cfg['dataset']['pipeline'],
+                                                           transforms, after)
+    loader = Runner.build_dataloader(loader_cfg)
+    evaluator = Evaluator(dict(type='ClassIoUMetric', iou_metrics=['mIoU']))
+    evaluator.dataset_meta = loader.dataset.metainfo
+    bar = ProgressBar(len(loader)) if progress and is_main_process() else None
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            evaluator.process(data_samples=model.test_step(batch), data_batch=batch)
+            if bar is not None:
+                bar.update()
+    return evaluator.evaluate(len(loader.dataset))

@@ -17,6 +17,13 @@ which problem it solves; ``tests/test_compat.py`` shows each one working.
    without a GPU, and torch's SyncBatchNorm runs only on GPUs. :func:`prepare_cpu_distributed` starts a
    gloo process group before the Runner is built (the Runner then skips its own init) and selects
    :class:`CPUDistributedDataParallel` (``device_ids=None``, SyncBN reverted to BN).
+3. **Class-weighted cross-entropy with ignore pixels** (mmseg issue #3734, open). mmseg 1.2.2's
+   ``cross_entropy`` computes its averaging factor as ``class_weight[label]`` over *all* labels, so
+   any label map with ignore (255) pixels raises ``IndexError`` once ``class_weight`` is set.
+   :func:`cross_entropy_class_weight_fix` computes that factor with ignore pixels weighted 0
+   (``avg_non_ignore=True``, PyTorch's weighted mean) or 1 (``avg_non_ignore=False``, as the
+   unweighted loss counts them) and otherwise defers to mmseg's function; ``CrossEntropyLoss``
+   instances built after ``import mmseg_bias`` use it.
 """
 import os
 import os.path as osp
@@ -31,10 +38,11 @@ from mmengine.logging import HistoryBuffer, print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import CheckpointLoader
+from mmseg.models.losses import cross_entropy_loss as _mmseg_ce
 
 __all__ = [
     'UnsafeCheckpointError', 'checkpoint_safe_globals', 'load_from_local_safe',
-    'CPUDistributedDataParallel', 'prepare_cpu_distributed'
+    'CPUDistributedDataParallel', 'prepare_cpu_distributed', 'cross_entropy_class_weight_fix'
 ]
 
 
@@ -158,3 +166,29 @@ def prepare_cpu_distributed(cfg, launcher):
     print_log(f'CPU-only distributed run: gloo process group, rank {torch_dist.get_rank()} of '
               f'{torch_dist.get_world_size()}, SyncBN reverted to BN', logger='current')
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Class-weighted cross-entropy with ignore pixels
+# ---------------------------------------------------------------------------------------------
+_mmseg_cross_entropy = _mmseg_ce.cross_entropy
+
+
+def cross_entropy_class_weight_fix(pred, label, weight=None, class_weight=None, reduction='mean',
+                                   avg_factor=None, ignore_index=-100, avg_non_ignore=False):
+    """mmseg's ``cross_entropy`` (same arguments) with a correct class-weighted averaging factor.
+
+    Args:
+        pred (Tensor): logits (N, K, H, W).
+        label (Tensor): class indices (N, H, W), ``ignore_index`` allowed.
+    """
+    if class_weight is not None and avg_factor is None and reduction == 'mean':
+        ignored = label == ignore_index
+        label_weights = class_weight[label.masked_fill(ignored, 0)]
+        avg_factor = label_weights.masked_fill(ignored, 0.0 if avg_non_ignore else 1.0).sum()
+    return _mmseg_cross_entropy(pred, label, weight=weight, class_weight=class_weight,
+                                reduction=reduction, avg_factor=avg_factor,
+                                ignore_index=ignore_index, avg_non_ignore=avg_non_ignore)
+
+
+_mmseg_ce.cross_entropy = cross_entropy_class_weight_fix

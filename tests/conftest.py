@@ -42,3 +42,14 @@ def trained_checkpoint(tmp_path_factory, tiny_config):
     train(tiny_config, work_dir=work_dir)
     return work_dir, osp.join(work_dir, 'iter_2.pth')
 
+
+
+@pytest.fixture
+def gloo_group(monkeypatch):
+    """A one-process gloo process group for code that needs torch.distributed."""
+    import torch.distributed as dist
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', '29531')
+    dist.init_process_group('gloo', rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()

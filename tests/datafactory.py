@@ -99,7 +99,9 @@ def write_voc(root, n_train=4, n_val=2, size=(96, 96), seed=0):
     """Write a Pascal VOC 2012 layout under ``root/VOCdevkit/VOC2012``; returns that directory.
 
     ``JPEGImages/<id>.jpg``, ``SegmentationClass/<id>.png`` (palette PNG, 21 classes, 255 borders)
-    and ``ImageSets/Segmentation/{train,val,trainval}.txt``.
+    and ``ImageSets/Segmentation/{train,val,trainval}.txt``; plus the SBD "aug" labels as MMSeg's
+    converter writes them (``SegmentationClassAug/<id>.png``, plain 8-bit, and ``aug.txt``) for
+    the train images.
     """
     rng = np.random.default_rng(seed)
     voc = osp.join(root, 'VOCdevkit', 'VOC2012')
@@ -113,9 +115,12 @@ def write_voc(root, n_train=4, n_val=2, size=(96, 96), seed=0):
             Image.fromarray(image).save(_mkdirs(osp.join(voc, 'JPEGImages', f'{img_id}.jpg')),
                                         quality=95)
             seg = Image.fromarray(label)
+            if split == 'train':
+                seg.save(_mkdirs(osp.join(voc, 'SegmentationClassAug', f'{img_id}.png')))
             seg.putpalette(palette)  # 'L' -> 'P' keeping the class indices
             seg.save(_mkdirs(osp.join(voc, 'SegmentationClass', f'{img_id}.png')))
     splits['trainval'] = splits['train'] + splits['val']
+    splits['aug'] = splits['train']
     for split, ids in splits.items():
         with open(_mkdirs(osp.join(voc, 'ImageSets', 'Segmentation', f'{split}.txt')), 'w') as f:
             f.write('\n'.join(ids) + '\n')
@@ -198,7 +203,7 @@ def shrink_config(cfg, data_root, work_dir, crop=(64, 64), iters=2):
     """Turn a full config (Config object) into a CPU run of ``iters`` iterations on tiny data.
 
     Every leaf dataset (also inside ConcatDataset) reads ``data_root`` with tiny pipelines;
-    pretrained weights are dropped (no downloads); validation is off. Returns ``cfg``.
+    pretrained weights are dropped (no downloads); no validation during training. Returns ``cfg``.
     """
     train_pipeline, test_pipeline = tiny_pipelines(crop)
     cfg.work_dir = work_dir
@@ -210,7 +215,8 @@ def shrink_config(cfg, data_root, work_dir, crop=(64, 64), iters=2):
                            persistent_workers=False)
         for leaf in _leaf_datasets(cfg[loader].dataset):
             leaf.update(data_root=data_root, pipeline=pipeline)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = iters
     return cfg

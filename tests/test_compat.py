@@ -93,18 +93,40 @@ def test_cpu_distributed_refuses_launchers_it_cannot_serve():
         compat.prepare_cpu_distributed(Config(dict()), 'slurm')
 
 
-def test_cpu_wrapper_reverts_syncbn_and_drops_device_ids(tmp_path, monkeypatch):
-    """One-process gloo group: the wrapper builds where MMDistributedDataParallel(device_ids=[0]) fails."""
-    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
-    monkeypatch.setenv('MASTER_PORT', '29531')
-    torch.distributed.init_process_group('gloo', rank=0, world_size=1)
-    try:
-        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.SyncBatchNorm(4))
-        wrapped = compat.CPUDistributedDataParallel(model, device_ids=[0])
-        assert isinstance(wrapped.module[1], torch.nn.modules.batchnorm._BatchNorm)
-        assert not isinstance(wrapped.module[1], torch.nn.SyncBatchNorm)
-        assert wrapped.device_ids is None
-        out = wrapped(torch.randn(2, 3, 4, 4))
-        out.sum().backward()
-    finally:
-        torch.distributed.destroy_process_group()
+def test_cpu_wrapper_reverts_syncbn_and_drops_device_ids(gloo_group):
+    """The wrapper builds (and trains) where MMDistributedDataParallel(device_ids=[0]) fails."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.SyncBatchNorm(4))
+    wrapped = compat.CPUDistributedDataParallel(model, device_ids=[0])
+    assert isinstance(wrapped.module[1], torch.nn.modules.batchnorm._BatchNorm)
+    assert not isinstance(wrapped.module[1], torch.nn.SyncBatchNorm)
+    assert wrapped.device_ids is None
+    out = wrapped(torch.randn(2, 3, 4, 4))
+    out.sum().backward()
+
+
+def _ce_inputs():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6)
+    label = torch.randint(0, 4, (2, 5, 6))
+    label[:, 0] = 255
+    return logits, label
+
+
+def test_class_weighted_ce_with_ignore_pixels_matches_pytorch():
+    from mmseg.models.losses import CrossEntropyLoss
+    logits, label = _ce_inputs()
+    class_weight = [0.5, 1.0, 2.0, 1.5]
+    loss = CrossEntropyLoss(class_weight=class_weight, avg_non_ignore=True)
+    expected = torch.nn.functional.cross_entropy(
+        logits, label, weight=torch.tensor(class_weight), ignore_index=255)
+    torch.testing.assert_close(loss(logits, label, ignore_index=255), expected)
+
+
+def test_unit_class_weights_match_the_unweighted_loss():
+    from mmseg.models.losses import CrossEntropyLoss
+    logits, label = _ce_inputs()
+    for avg_non_ignore in (True, False):
+        weighted = CrossEntropyLoss(class_weight=[1.0] * 4, avg_non_ignore=avg_non_ignore)
+        plain = CrossEntropyLoss(avg_non_ignore=avg_non_ignore)
+        torch.testing.assert_close(weighted(logits, label, ignore_index=255),
+                                   plain(logits, label, ignore_index=255))

@@ -32,8 +32,8 @@ def test_config_builds_model(path):
     cfg.model.pretrained = None  # no downloads in tests
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
-    classes = cfg.train_dataloader.dataset.get('metainfo', {}).get('classes')
+    classes = cfg.test_dataloader.dataset.get('metainfo', {}).get('classes')
     if classes is None:
         from mmseg.registry import DATASETS
-        classes = DATASETS.get(cfg.train_dataloader.dataset.type).METAINFO['classes']
+        classes = DATASETS.get(cfg.test_dataloader.dataset.type).METAINFO['classes']
     assert model.decode_head.num_classes == len(classes)

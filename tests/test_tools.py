@@ -82,3 +82,21 @@ def test_missing_inputs_get_clear_errors(tmp_path, tiny_config):
         train(str(tmp_path / 'nope.py'))
     with pytest.raises(FileNotFoundError, match='checkpoint'):
         test(tiny_config, str(tmp_path / 'nope.pth'))
+
+
+def test_evaluate_matches_the_test_tool_and_reports_each_class(tmp_path, tiny_config,
+                                                               trained_checkpoint):
+    from mmseg_bias.apis import evaluate, init_segmentor, test
+    _, ckpt = trained_checkpoint
+    reference = test(tiny_config, ckpt, work_dir=str(tmp_path))
+    model = init_segmentor(tiny_config, ckpt)
+    metrics = evaluate(model, progress=False)
+    assert metrics['mIoU'] == pytest.approx(reference['mIoU'])
+    per_class = [v for k, v in metrics.items() if k.startswith('IoU.')]
+    assert len(per_class) == datafactory.CITYSCAPES_CLASSES
+    import numpy as np
+    assert np.nanmean(per_class) == pytest.approx(metrics['mIoU'], abs=0.01)
+    flipped = evaluate(model, transforms=[dict(type='RandomFlip', prob=1.0)], progress=False)
+    assert flipped['mIoU'] != pytest.approx(metrics['mIoU'])  # the transform really ran
+    with pytest.raises(ValueError, match='no .Nope. step'):
+        evaluate(model, transforms=[dict(type='RandomFlip', prob=1.0)], after='Nope')

@@ -1,0 +1,3 @@
+from .dropclass_progress import DropClassProgressHook
+
+__all__ = ['DropClassProgressHook']

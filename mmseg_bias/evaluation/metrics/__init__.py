@@ -1,0 +1,3 @@
+from .class_iou import ClassIoUMetric
+
+__all__ = ['ClassIoUMetric']

@@ -1,0 +1,217 @@
+"""DropClass (Chu, Kim, Han, NeurIPS 2021) for any MMSeg decode head with a 1x1 conv classifier.
+
+Notation: A = the head's feature map entering its classifier (B, C, H, W; non-negative after the
+head's ReLU), h = the classifier ``conv_seg`` with weights W (K, C, 1, 1), K classes.
+
+Because h is a 1x1 conv, the gradient of class c's logit w.r.t. A is w_c at every pixel, so the
+Grad-CAM-like class maps are ReLU(w_c ⊙ A) = ReLU(w_c) ⊙ A and their average over the kept classes
+is A ⊙ s with the gate s = Σ_c ReLU(m_c w_c) / Σ_c m_c (m_z = 0 for the dropped class z).
+Then A_drop = ReLU(BN(Conv1x1(A ⊙ s))) and ŷ_drop = h(A_drop) with the same h (W is not detached).
+A ⊙ s is never formed: Conv1x1(A ⊙ s) = Conv1x1 with weights scaled by s, applied to A.
+"""
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmseg.models.losses import accuracy
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+
+__all__ = ['ClassDropBlock', 'DropClassHead', 'DropClassMixin', 'dropclass_head_class', 'class_gate']
+
+
+def class_gate(classifier_weight, dropped_class=None):
+    """The DropClass gate s, shape (C,).
+
+    Args:
+        classifier_weight (Tensor): 1x1 classifier weights, (K, C) or (K, C, 1, 1).
+        dropped_class (int, optional): class z to drop; None keeps all K classes.
+
+    Returns:
+        Tensor: mean over kept classes c of ReLU(w_c).
+    """
+    w = F.relu(classifier_weight.flatten(1))
+    if dropped_class is None:
+        return w.mean(0)
+    keep = torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
+    keep[dropped_class] = 0
+    return (keep[:, None] * w).sum(0) / keep.sum()
+
+
+class ClassDropBlock(nn.Module):
+    """A_drop = ReLU(BN(Conv1x1_{C→C}(A ⊙ s))), with s folded into the conv weights.
+
+    Args:
+        channels (int): C.
+        norm_cfg (dict): normalisation layer (the head's, e.g. SyncBN).
+    """
+
+    def __init__(self, channels, norm_cfg=dict(type='BN')):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1, bias=False)
+        self.norm_name, norm = build_norm_layer(norm_cfg, channels)
+        self.add_module(self.norm_name, norm)
+
+    @property
+    def norm(self):
+        return getattr(self, self.norm_name)
+
+    def forward(self, feat, gate):
+        """feat: A (B, C, H, W); gate: s (C,). Returns A_drop (B, C, H, W).
+
+        In eval mode a BN with running statistics is folded into the conv too, so inference costs
+        one 1x1 conv and a ReLU.
+        """
+        weight = self.conv.weight.flatten(1) * gate  # (C_out, C_in): gate scales input channels
+        norm = self.norm
+        if self.training or not getattr(norm, 'track_running_stats', False):
+            return F.relu(norm(_pointwise_conv(feat, weight)), inplace=True)
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.affine:
+            scale = scale * norm.weight
+        bias = -norm.running_mean * scale
+        if norm.affine:
+            bias = bias + norm.bias
+        return _pointwise_conv(feat, weight * scale[:, None], bias).relu_()
+
+
+def _pointwise_conv(feat, weight, bias=None):
+    """1x1 conv as one batched matrix product over the pixels (faster than conv2d on CPU).
+
+    feat (B, C_in, H, W), weight (C_out, C_in), bias (C_out,) -> (B, C_out, H, W).
+    """
+    b, _, h, w = feat.shape
+    out = torch.matmul(weight, feat.flatten(2))
+    if bias is not None:
+        out = out + bias[:, None]
+    return out.view(b, -1, h, w)
+
+
+class DropClassMixin:
+    """Adds DropClass to a decode head class; combined with it by :func:`dropclass_head_class`.
+
+    Training state, set each iteration by ``DropClassProgressHook``: ``progress`` t in [0, 1]
+    (λ = 1 − t) and ``dropped_class`` z (None: nothing dropped this iteration).
+    """
+
+    def __init__(self, *args, alpha=10.0, inference_branch='drop', **kwargs):
+        super().__init__(*args, **kwargs)
+        conv = getattr(self, 'conv_seg', None)
+        if not isinstance(conv, nn.Conv2d) or conv.kernel_size != (1, 1) or conv.groups != 1:
+            raise TypeError(f'DropClass needs a head whose classifier conv_seg is a 1x1 nn.Conv2d; '
+                            f'{type(self).__mro__[2].__name__} has {conv!r}')
+        if inference_branch not in ('drop', 'plain'):
+            raise ValueError(f"inference_branch must be 'drop' (predict h(A_drop), the authors' "
+                             f"choice) or 'plain' (predict h(A)), got {inference_branch!r}")
+        self.alpha = alpha
+        self.inference_branch = inference_branch
+        self.class_drop = ClassDropBlock(conv.in_channels, self.norm_cfg or dict(type='BN'))
+        self.progress = None
+        self.dropped_class = None
+
+    def update_schedule(self, progress, generator):
+        """Set t and draw this iteration's class: dropped with probability p = t, z uniform.
+
+        Args:
+            progress (float): training progress t in [0, 1].
+            generator (torch.Generator): the same seed on every rank gives every rank the same z.
+        """
+        if not 0.0 <= progress <= 1.0:
+            raise ValueError(f'DropClass progress must lie in [0, 1], got {progress}')
+        self.progress = float(progress)
+        drop = torch.rand((), generator=generator).item() < self.progress
+        z = int(torch.randint(self.num_classes, (), generator=generator))
+        self.dropped_class = z if drop else None
+
+    def cls_seg(self, feat):
+        """h(A_drop) at inference (or h(A)); (h(A), h(A_drop)) while training."""
+        if self.training:
+            logits = super().cls_seg(feat)
+            gate = class_gate(self.conv_seg.weight, self.dropped_class)
+            return logits, super().cls_seg(self.class_drop(feat, gate))
+        if self.inference_branch == 'plain':
+            return super().cls_seg(feat)
+        return super().cls_seg(self.class_drop(feat, class_gate(self.conv_seg.weight)))
+
+    def _decode_losses(self, seg_logits, seg_label, suffix=''):
+        """The head's own ``loss_decode`` terms (class weights, avg_non_ignore, ignore index)."""
+        losses = {}
+        seg_weight = self.sampler.sample(seg_logits, seg_label) if self.sampler else None
+        decoders = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
+            else [self.loss_decode]
+        for loss_decode in decoders:
+            name = loss_decode.loss_name + suffix
+            value = loss_decode(seg_logits, seg_label.squeeze(1), weight=seg_weight,
+                                ignore_index=self.ignore_index)
+            losses[name] = losses[name] + value if name in losses else value
+        return losses
+
+    def loss_by_feat(self, seg_logits, batch_data_samples):
+        """λ·CE(h(A), y) + (1−λ)·CE(h(A_drop), y_z) + [dropped]·α·mean softmax_z(h(A_drop)).
+
+        y_z = y with the pixels of z set to ignore. The suppression term is averaged over all
+        pixels at the head's output resolution. λ, p and z are logged (not summed: no 'loss' key).
+        """
+        if self.progress is None:
+            raise RuntimeError('DropClass needs its training progress: add '
+                               "custom_hooks=[dict(type='DropClassProgressHook')] to the config")
+        logits, drop_logits = seg_logits
+        z, lam = self.dropped_class, 1.0 - self.progress
+        seg_label = self._stack_batch_gt(batch_data_samples)
+        size = seg_label.shape[2:]
+        logits_up = resize(logits, size=size, mode='bilinear', align_corners=self.align_corners)
+        drop_up = resize(drop_logits, size=size, mode='bilinear', align_corners=self.align_corners)
+        label_z = seg_label if z is None else seg_label.masked_fill(seg_label == z,
+                                                                    self.ignore_index)
+        losses = {k: lam * v for k, v in self._decode_losses(logits_up, seg_label).items()}
+        losses.update({k: (1.0 - lam) * v
+                       for k, v in self._decode_losses(drop_up, label_z, '_drop').items()})
+        if z is None:
+            losses['loss_suppress'] = drop_logits.sum() * 0.0
+        else:
+            losses['loss_suppress'] = self.alpha * drop_logits.softmax(dim=1)[:, z].mean()
+        losses['acc_seg'] = accuracy(logits_up, seg_label.squeeze(1), ignore_index=self.ignore_index)
+        logged = dict(dropclass_lambda=lam, dropclass_p=self.progress,
+                      dropclass_z=-1.0 if z is None else float(z))  # floats: mmengine averages them
+        losses.update({k: torch.tensor(v, device=logits.device) for k, v in logged.items()})
+        return losses
+
+
+_HEAD_CLASSES = {}
+
+
+def dropclass_head_class(base):
+    """The DropClass version of decode-head class ``base`` (created once, importable by name)."""
+    if base not in _HEAD_CLASSES:
+        name = f'DropClass{base.__name__}'
+        cls = type(name, (DropClassMixin, base), {
+            '__module__': __name__,
+            '__doc__': f'{base.__name__} with DropClass (see mmseg_bias.models.heads.class_drop).'
+        })
+        setattr(sys.modules[__name__], name, cls)  # lets pickle and deepcopy find it
+        _HEAD_CLASSES[base] = cls
+    return _HEAD_CLASSES[base]
+
+
+@MODELS.register_module()
+def DropClassHead(base_type, alpha=10.0, inference_branch='drop', **head_kwargs):
+    """Build decode head ``base_type`` (e.g. FCNHead, ASPPHead) with DropClass added.
+
+    A stock config gains DropClass with a two-key override of its decode head, e.g.
+    ``decode_head=dict(type='DropClassHead', base_type='FCNHead')``; all other head options stay.
+
+    Args:
+        base_type (str): registered decode head whose classifier is the 1x1 conv ``conv_seg``.
+        alpha (float): weight of the suppression term (paper: 10).
+        inference_branch (str): 'drop' predicts h(A_drop) with all classes kept (the authors'
+            choice); 'plain' predicts h(A).
+        **head_kwargs: the base head's own arguments.
+    """
+    base = MODELS.get(base_type)
+    if base is None:
+        raise KeyError(f'DropClassHead: base_type {base_type!r} is not a registered decode head '
+                       '(e.g. FCNHead, ASPPHead, DepthwiseSeparableASPPHead)')
+    return dropclass_head_class(base)(alpha=alpha, inference_branch=inference_branch,
+                                      **head_kwargs)
