@@ -5,7 +5,7 @@ Importing the package registers every component into mmseg's registries, so a co
 ``custom_imports = dict(imports=['mmseg_bias'], allow_failed_imports=False)``.
 """
 from . import compat  # noqa: F401  (safe checkpoint loader, CPU distributed wrapper)
-from . import engine, evaluation, models  # noqa: F401  (registers hooks, metrics, heads)
+from . import datasets, engine, evaluation, models  # noqa: F401  (registers everything)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -10,7 +10,7 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import is_main_process
+from mmengine.dist import init_dist, is_main_process
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
@@ -20,9 +20,9 @@ from mmengine.utils import ProgressBar
 from mmseg.apis import init_model
 from mmseg.registry import RUNNERS
 
-from .compat import prepare_cpu_distributed
+from .compat import init_cpu_process_group, prepare_cpu_distributed
 
-__all__ = ['load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate']
+__all__ = ['load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate', 'init_launch']
 
 
 def load_config(config, cfg_options=None, work_dir=None, launcher='none'):
@@ -193,3 +193,21 @@ def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, p
             if bar is not None:
                 bar.update()
     return evaluator.evaluate(len(loader.dataset))
+
+
+def init_launch(launcher, device=None):
+    """Join the process group of a launched multi-process evaluation; returns the device to use.
+
+    Each process then evaluates its shard of the test set (mmengine's DefaultSampler) and the
+    metrics are collected across processes. On a machine without CUDA, gloo CPU processes.
+    """
+    if launcher == 'none':
+        return device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+    if torch.cuda.is_available():
+        init_dist(launcher)
+        return f'cuda:{torch.cuda.current_device()}'
+    if launcher != 'pytorch':
+        raise RuntimeError(f"launcher '{launcher}' needs CUDA GPUs; on a CPU-only machine launch "
+                           'with torchrun (--launcher pytorch)')
+    init_cpu_process_group()
+    return 'cpu'

@@ -42,7 +42,8 @@ from mmseg.models.losses import cross_entropy_loss as _mmseg_ce
 
 __all__ = [
     'UnsafeCheckpointError', 'checkpoint_safe_globals', 'load_from_local_safe',
-    'CPUDistributedDataParallel', 'prepare_cpu_distributed', 'cross_entropy_class_weight_fix'
+    'CPUDistributedDataParallel', 'init_cpu_process_group', 'prepare_cpu_distributed',
+    'cross_entropy_class_weight_fix'
 ]
 
 
@@ -137,6 +138,14 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
         super().__init__(module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
 
 
+def init_cpu_process_group(timeout_s=1800):
+    """Start a gloo process group from torchrun's environment, unless one is running."""
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']),
+            timeout=timedelta(seconds=timeout_s))
+
+
 def prepare_cpu_distributed(cfg, launcher):
     """Make a distributed launch work on a machine without CUDA; a no-op elsewhere.
 
@@ -152,11 +161,7 @@ def prepare_cpu_distributed(cfg, launcher):
     if launcher != 'pytorch':
         raise RuntimeError(f"launcher '{launcher}' needs CUDA GPUs; on a CPU-only machine launch with "
                            'torchrun (tools/dist_train.sh / tools/dist_test.sh, --launcher pytorch)')
-    if not torch_dist.is_initialized():
-        timeout_s = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout', 1800)
-        torch_dist.init_process_group(
-            backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']),
-            timeout=timedelta(seconds=timeout_s))
+    init_cpu_process_group(cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout', 1800))
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
         wrapper['type'] = 'CPUDistributedDataParallel'

@@ -9,8 +9,6 @@ is A ⊙ s with the gate s = Σ_c ReLU(m_c w_c) / Σ_c m_c (m_z = 0 for the drop
 Then A_drop = ReLU(BN(Conv1x1(A ⊙ s))) and ŷ_drop = h(A_drop) with the same h (W is not detached).
 A ⊙ s is never formed: Conv1x1(A ⊙ s) = Conv1x1 with weights scaled by s, applied to A.
 """
-import sys
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,7 +17,9 @@ from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-__all__ = ['ClassDropBlock', 'DropClassHead', 'DropClassMixin', 'dropclass_head_class', 'class_gate']
+from .mixin_heads import mixin_head_class
+
+__all__ = ['ClassDropBlock', 'DropClassHead', 'DropClassMixin', 'class_gate']
 
 
 def class_gate(classifier_weight, dropped_class=None):
@@ -67,7 +67,7 @@ class ClassDropBlock(nn.Module):
         weight = self.conv.weight.flatten(1) * gate  # (C_out, C_in): gate scales input channels
         norm = self.norm
         if self.training or not getattr(norm, 'track_running_stats', False):
-            return F.relu(norm(_pointwise_conv(feat, weight)), inplace=True)
+            return F.relu(norm(F.conv2d(feat, weight[..., None, None])), inplace=True)
         scale = torch.rsqrt(norm.running_var + norm.eps)
         if norm.affine:
             scale = scale * norm.weight
@@ -78,7 +78,7 @@ class ClassDropBlock(nn.Module):
 
 
 def _pointwise_conv(feat, weight, bias=None):
-    """1x1 conv as one batched matrix product over the pixels (faster than conv2d on CPU).
+    """1x1 conv as one batched matrix product over the pixels (inference; faster than conv2d on CPU).
 
     feat (B, C_in, H, W), weight (C_out, C_in), bias (C_out,) -> (B, C_out, H, W).
     """
@@ -90,7 +90,7 @@ def _pointwise_conv(feat, weight, bias=None):
 
 
 class DropClassMixin:
-    """Adds DropClass to a decode head class; combined with it by :func:`dropclass_head_class`.
+    """DropClass (see mmseg_bias.models.heads.class_drop).
 
     Training state, set each iteration by ``DropClassProgressHook``: ``progress`` t in [0, 1]
     (λ = 1 − t) and ``dropped_class`` z (None: nothing dropped this iteration).
@@ -179,22 +179,6 @@ class DropClassMixin:
         return losses
 
 
-_HEAD_CLASSES = {}
-
-
-def dropclass_head_class(base):
-    """The DropClass version of decode-head class ``base`` (created once, importable by name)."""
-    if base not in _HEAD_CLASSES:
-        name = f'DropClass{base.__name__}'
-        cls = type(name, (DropClassMixin, base), {
-            '__module__': __name__,
-            '__doc__': f'{base.__name__} with DropClass (see mmseg_bias.models.heads.class_drop).'
-        })
-        setattr(sys.modules[__name__], name, cls)  # lets pickle and deepcopy find it
-        _HEAD_CLASSES[base] = cls
-    return _HEAD_CLASSES[base]
-
-
 @MODELS.register_module()
 def DropClassHead(base_type, alpha=10.0, inference_branch='drop', **head_kwargs):
     """Build decode head ``base_type`` (e.g. FCNHead, ASPPHead) with DropClass added.
@@ -209,9 +193,5 @@ def DropClassHead(base_type, alpha=10.0, inference_branch='drop', **head_kwargs)
             choice); 'plain' predicts h(A).
         **head_kwargs: the base head's own arguments.
     """
-    base = MODELS.get(base_type)
-    if base is None:
-        raise KeyError(f'DropClassHead: base_type {base_type!r} is not a registered decode head '
-                       '(e.g. FCNHead, ASPPHead, DepthwiseSeparableASPPHead)')
-    return dropclass_head_class(base)(alpha=alpha, inference_branch=inference_branch,
-                                      **head_kwargs)
+    cls = mixin_head_class(DropClassMixin, base_type, 'DropClass', __name__)
+    return cls(alpha=alpha, inference_branch=inference_branch, **head_kwargs)

@@ -1,0 +1,3 @@
+from .sigmoid_ce_loss import SigmoidCrossEntropyLoss
+
+__all__ = ['SigmoidCrossEntropyLoss']

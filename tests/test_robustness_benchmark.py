@@ -1,0 +1,101 @@
+"""The corruption robustness benchmark: arithmetic, result files, resume, CLI and comparison."""
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+from helpers import run_cli
+from mmseg_bias.apis import evaluate, init_segmentor
+from mmseg_bias.evaluation.robustness import benchmark_conditions, run_robustness, summarize
+from mmseg_bias.utils import load_json
+
+CORRUPTIONS = ['gaussian_noise', 'contrast']
+SEVERITIES = [0, 1, 2]
+
+
+def test_summary_arithmetic():
+    results = {'clean': {'mIoU': 80.0}, 'gaussian_noise-1': {'mIoU': 60.0},
+               'gaussian_noise-2': {'mIoU': 40.0}, 'fog-1': {'mIoU': 70.0},
+               'saturate-1': {'mIoU': 10.0}}  # an extra corruption: not in mPC
+    s = summarize(results)
+    assert s['P'] == 80.0
+    assert s['mPC'] == pytest.approx((60 + 40 + 70) / 3)
+    assert s['rPC'] == pytest.approx(s['mPC'] / 80.0)
+    assert s['per_category'] == {'noise': 50.0, 'weather': 70.0, 'extra': 10.0}
+    assert s['per_corruption']['gaussian_noise'] == 50.0
+    assert summarize({'fog-3': {'mIoU': 5.0}})['rPC'] is None
+
+
+def test_conditions():
+    assert benchmark_conditions(['fog'], [2, 0, 1]) == [('clean', 0), ('fog', 1), ('fog', 2)]
+    with pytest.raises(ValueError, match='0-5'):
+        benchmark_conditions(['fog'], [6])
+
+
+@pytest.fixture(scope='module')
+def tiny_model(tiny_config, trained_checkpoint):
+    return init_segmentor(tiny_config, trained_checkpoint[1])
+
+
+def _quiet(model, **kwargs):
+    return evaluate(model, progress=False, **kwargs)
+
+
+def test_results_files_and_resume_after_a_kill(tmp_path, tiny_model):
+    full = str(tmp_path / 'full')
+    reference = run_robustness(tiny_model, full, CORRUPTIONS, SEVERITIES, _quiet)
+    files = sorted(os.listdir(osp.join(full, 'conditions')))
+    assert files == ['clean.json', 'contrast-1.json', 'contrast-2.json', 'gaussian_noise-1.json',
+                     'gaussian_noise-2.json']
+    clean = load_json(osp.join(full, 'conditions', 'clean.json'))
+    assert {'mIoU', 'aAcc', 'mAcc'} <= set(clean) and any(k.startswith('IoU.') for k in clean)
+    corrupted = [load_json(osp.join(full, 'conditions', f))['mIoU'] for f in files[1:]]
+    assert reference['mPC'] == pytest.approx(sum(corrupted) / 4)
+    assert reference['rPC'] == pytest.approx(reference['mPC'] / clean['mIoU'])
+    assert load_json(osp.join(full, 'summary.json'))['mPC'] == pytest.approx(reference['mPC'])
+
+    calls = []
+
+    def dies_after_two(model, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # simulated kill
+        calls.append(kwargs)
+        return _quiet(model, **kwargs)
+
+    part = str(tmp_path / 'part')
+    with pytest.raises(KeyboardInterrupt):
+        run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, dies_after_two)
+    assert len(os.listdir(osp.join(part, 'conditions'))) == 2
+    assert not any(f.endswith('.tmp') for f in os.listdir(osp.join(part, 'conditions')))
+    with pytest.raises(FileExistsError, match='--resume'):
+        run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, _quiet)
+    calls.clear()
+
+    def counting(model, **kwargs):
+        calls.append(kwargs)
+        return _quiet(model, **kwargs)
+
+    resumed = run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, counting, resume=True)
+    assert len(calls) == 3, 'finished conditions must be skipped'
+    assert resumed == reference
+
+
+def test_cli_and_comparison(tmp_path, tiny_config, trained_checkpoint):
+    out = str(tmp_path / 'rob')
+    printed = run_cli([sys.executable, 'tools/test_robustness.py', tiny_config, trained_checkpoint[1],
+                       '--out', out, '--corruptions', 'fog,pixelate', '--severities', '0', '1',
+                       '--gallery'])
+    assert 'mPC' in printed and 'rPC' in printed
+    for name in ('summary.json', 'results.csv', 'miou_vs_severity.png', 'gallery.png'):
+        assert osp.isfile(osp.join(out, name)), name
+    out2 = str(tmp_path / 'rob2')
+    run_cli([sys.executable, 'tools/test_robustness.py', tiny_config, trained_checkpoint[1],
+             '--out', out2, '--corruptions', 'fog', '--severities', '0', '2', '--after-resize'])
+    figs = str(tmp_path / 'cmp')
+    printed = run_cli([sys.executable, 'tools/robustness/compare.py', out, out2,
+                       '--labels', 'a', 'b', '--out', figs])
+    assert 'a: P' in printed and 'b: P' in printed
+    assert osp.isfile(osp.join(figs, 'comparison.png'))
+    assert osp.isfile(osp.join(figs, 'miou_vs_severity.png'))
+    assert set(load_json(osp.join(figs, 'comparison.json'))) == {'a', 'b'}
