@@ -4,23 +4,20 @@
 and behave like MMSeg's own tools (same options), plus the CPU-only distributed launch of
 :mod:`mmseg_bias.compat`.
 """
-import copy
 import logging
 import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import init_dist, is_main_process
-from mmengine.evaluator import Evaluator
+from mmengine.dist import init_dist
 from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from mmengine.utils import ProgressBar
 from mmseg.apis import init_model
 from mmseg.registry import RUNNERS
 
 from .compat import init_cpu_process_group, prepare_cpu_distributed
+from .evaluation.evaluate import evaluate
 
 __all__ = ['load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate', 'init_launch']
 
@@ -152,47 +149,6 @@ def init_segmentor(config, checkpoint=None, device='cpu', cfg_options=None):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
     model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
     return revert_sync_batchnorm(model).eval()
-
-
-def _insert_transforms(pipeline, transforms, after):
-    """``pipeline`` with ``transforms`` inserted after its first step of type ``after``."""
-    types = [step['type'] for step in pipeline]
-    if after not in types:
-        raise ValueError(f'the test pipeline has no {after!r} step to insert transforms after; '
-                         f'its steps are {types}')
-    i = types.index(after) + 1
-    return list(pipeline[:i]) + [dict(t) for t in transforms] + list(pipeline[i:])
-
-
-def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, progress=True):
-    """Evaluate a built segmentor on its config's test set, optionally with extra transforms.
-
-    Args:
-        model (nn.Module): from :func:`init_segmentor` (needs ``model.cfg``).
-        transforms (Sequence[dict]): transform configs inserted into the test pipeline right after
-            its ``after`` step (e.g. a corruption after ``LoadImageFromFile``).
-        dataloader (dict, optional): dataloader config; default ``model.cfg.test_dataloader``.
-        progress (bool): show a progress bar.
-
-    Returns:
-        dict: mmseg's IoUMetric results (``aAcc``, ``mIoU``, ``mAcc``, in %) plus ``IoU.<class>``.
-    """
-    cfg = model.cfg
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    loader_cfg = copy.deepcopy(dataloader or cfg.test_dataloader)
-    loader_cfg['dataset']['pipeline'] = _insert_transforms(loader_cfg['dataset']['pipeline'],
-                                                           transforms, after)
-    loader = Runner.build_dataloader(loader_cfg)
-    evaluator = Evaluator(dict(type='ClassIoUMetric', iou_metrics=['mIoU']))
-    evaluator.dataset_meta = loader.dataset.metainfo
-    bar = ProgressBar(len(loader)) if progress and is_main_process() else None
-    model.eval()
-    with torch.no_grad():
-        for batch in loader:
-            evaluator.process(data_samples=model.test_step(batch), data_batch=batch)
-            if bar is not None:
-                bar.update()
-    return evaluator.evaluate(len(loader.dataset))
 
 
 def init_launch(launcher, device=None):

@@ -99,3 +99,23 @@ def test_cli_and_comparison(tmp_path, tiny_config, trained_checkpoint):
     assert osp.isfile(osp.join(figs, 'comparison.png'))
     assert osp.isfile(osp.join(figs, 'miou_vs_severity.png'))
     assert set(load_json(osp.join(figs, 'comparison.json'))) == {'a', 'b'}
+
+
+def test_validation_hook_logs_corrupted_miou_and_mpc(tmp_path, tiny_config):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(tiny_config)
+    cfg.work_dir = str(tmp_path)
+    cfg.experiment_name = f'robust_val_{tmp_path.name}'
+    cfg.custom_hooks = [dict(type='RobustnessValHook',
+                             conditions=[('gaussian_noise', 2), ('contrast', 1)])]
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    noise = hub.get_scalar('val/gaussian_noise-2/mIoU').current()
+    contrast = hub.get_scalar('val/contrast-1/mIoU').current()
+    assert hub.get_scalar('val/mPC').current() == pytest.approx((noise + contrast) / 2)
+    assert 'val/mIoU' in hub.log_scalars  # the clean validation is still there
+    with pytest.raises(ValueError, match='unknown corruption'):
+        from mmseg_bias.engine.hooks import RobustnessValHook
+        RobustnessValHook(conditions=[('rain', 1)])

@@ -1,3 +1,4 @@
 from .dropclass_progress import DropClassProgressHook
+from .robustness_val import RobustnessValHook
 
-__all__ = ['DropClassProgressHook']
+__all__ = ['DropClassProgressHook', 'RobustnessValHook']
