@@ -119,3 +119,33 @@ def test_validation_hook_logs_corrupted_miou_and_mpc(tmp_path, tiny_config):
     with pytest.raises(ValueError, match='unknown corruption'):
         from mmseg_bias.engine.hooks import RobustnessValHook
         RobustnessValHook(conditions=[('rain', 1)])
+
+
+def test_corruption_cache_gives_identical_results(tmp_path, tiny_config, tiny_model):
+    from mmengine.config import Config
+
+    from mmseg_bias.datasets.corruption_cache import build_corruption_cache, dataset_image_paths
+    paths = dataset_image_paths(Config.fromfile(tiny_config).test_dataloader.dataset)
+    assert len(paths) == 2
+    cache = str(tmp_path / 'cache')
+    assert build_corruption_cache(paths, ['glass_blur', 'fog'], [2], cache, workers=2) == 4
+    assert build_corruption_cache(paths, ['glass_blur', 'fog'], [2], cache, workers=0) == 0
+    computed = run_robustness(tiny_model, str(tmp_path / 'a'), ['glass_blur', 'fog'], [2], _quiet)
+    calls = []
+
+    def no_compute(img, img_path=''):
+        calls.append(img_path)
+        raise AssertionError('a cached image was recomputed')
+
+    from mmseg_bias.datasets.transforms import ImageCorruption
+    original = ImageCorruption.corrupt
+    ImageCorruption.corrupt = no_compute
+    try:
+        cached = run_robustness(tiny_model, str(tmp_path / 'b'), ['glass_blur', 'fog'], [2],
+                                _quiet, cache_root=cache)
+    finally:
+        ImageCorruption.corrupt = original
+    assert cached == computed and not calls
+    printed = run_cli([sys.executable, 'tools/robustness/cache_corruptions.py', tiny_config,
+                       '--out', cache, '--corruptions', 'glass_blur,zoom_blur', '--severities', '1'])
+    assert 'cached 2 new images' in printed

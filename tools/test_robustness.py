@@ -2,7 +2,7 @@
 
     python tools/test_robustness.py CONFIG CHECKPOINT --out DIR \
         [--corruptions benchmark|all|noise|blur|weather|digital|NAME,NAME] [--severities 0 1 2 3 4 5]
-        [--resume] [--after-resize] [--gallery] [--cfg-options k=v] [--launcher pytorch]
+        [--resume] [--after-resize] [--cache DIR] [--gallery] [--cfg-options k=v] [--launcher pytorch]
 """
 import argparse
 import os
@@ -31,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('--after-resize', action='store_true',
                         help='corrupt after Resize instead of at the original resolution')
     parser.add_argument('--seed', type=int, default=0, help='corruption seed')
+    parser.add_argument('--cache', help='corruption cache from tools/robustness/cache_corruptions.py')
     parser.add_argument('--gallery', action='store_true',
                         help='also save the first test image under every condition')
     parser.add_argument('--device', default=None, help='cpu | cuda:0 (default: cuda if available)')
@@ -48,7 +49,7 @@ def main(argv=None):
     device = init_launch(args.launcher, args.device)
     model = init_segmentor(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
     summary = run_robustness(model, args.out, corruptions, args.severities, evaluate,
-                             resume=args.resume, seed=args.seed,
+                             resume=args.resume, seed=args.seed, cache_root=args.cache,
                              after='Resize' if args.after_resize else 'LoadImageFromFile')
     if not is_main_process():
         return

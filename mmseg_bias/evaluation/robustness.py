@@ -66,7 +66,7 @@ def summarize(results, metric='mIoU'):
 
 
 def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=False,
-                   after='LoadImageFromFile', seed=0):
+                   after='LoadImageFromFile', seed=0, cache_root=None):
     """Evaluate ``model`` under every condition; write results into ``out_dir``; return the summary.
 
     Args:
@@ -82,6 +82,7 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
         after (str): pipeline step after which the corruption is applied: 'LoadImageFromFile'
             (original resolution, the default) or 'Resize'.
         seed (int): corruption seed (see ``ImageCorruption``).
+        cache_root (str, optional): corruption cache to read precomputed images from.
     """
     cond_dir = osp.join(out_dir, 'conditions')
     if not resume and osp.isdir(cond_dir) and os.listdir(cond_dir):
@@ -95,7 +96,8 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
             results[key] = load_json(path)
             continue
         transforms = [] if severity == 0 else [
-            dict(type='ImageCorruption', corruption=corruption, severity=severity, seed=seed)]
+            dict(type='ImageCorruption', corruption=corruption, severity=severity, seed=seed,
+                 cache_root=cache_root)]
         metrics = evaluate(model, transforms=transforms, after=after)
         results[key] = {k: float(v) for k, v in metrics.items()}
         if is_main_process():
