@@ -1,6 +1,5 @@
 """The stack workarounds in mmseg_bias.compat: safe checkpoint loading and CPU-only distributed runs."""
 import os
-import os.path as osp
 import pickle
 
 import numpy as np

@@ -85,10 +85,13 @@ def test_cli_and_comparison(tmp_path, tiny_config, trained_checkpoint):
     out = str(tmp_path / 'rob')
     printed = run_cli([sys.executable, 'tools/test_robustness.py', tiny_config, trained_checkpoint[1],
                        '--out', out, '--corruptions', 'fog,pixelate', '--severities', '0', '1',
-                       '--gallery'])
+                       '--gallery', '--logit-structure'])
     assert 'mPC' in printed and 'rPC' in printed
-    for name in ('summary.json', 'results.csv', 'miou_vs_severity.png', 'gallery.png'):
+    for name in ('summary.json', 'results.csv', 'miou_vs_severity.png', 'gallery.png',
+                 'distance_vs_miou.png'):
         assert osp.isfile(osp.join(out, name)), name
+    fog = load_json(osp.join(out, 'conditions', 'fog-1.json'))
+    assert isinstance(fog['logit/distance'], float) and len(fog['logit/centroids']) == 19
     out2 = str(tmp_path / 'rob2')
     run_cli([sys.executable, 'tools/test_robustness.py', tiny_config, trained_checkpoint[1],
              '--out', out2, '--corruptions', 'fog', '--severities', '0', '2', '--after-resize'])

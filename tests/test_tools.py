@@ -9,7 +9,7 @@ import mmseg
 import pytest
 
 import datafactory
-from helpers import REPO, run_cli
+from helpers import run_cli
 
 
 def _last_metrics(work_dir):

@@ -14,6 +14,8 @@ from mmengine.dist import is_main_process
 from mmseg_bias.apis import evaluate, init_launch, init_segmentor
 from mmseg_bias.datasets.transforms import resolve_corruptions
 from mmseg_bias.evaluation.robustness import run_robustness
+from mmseg_bias.utils import load_json, save_figure
+from mmseg_bias.visualization.logit_figures import plot_distance_vs_miou
 from mmseg_bias.visualization.robustness_figures import (plot_corruption_gallery,
                                                          plot_severity_curves)
 
@@ -32,6 +34,9 @@ def parse_args(argv=None):
                         help='corrupt after Resize instead of at the original resolution')
     parser.add_argument('--seed', type=int, default=0, help='corruption seed')
     parser.add_argument('--cache', help='corruption cache from tools/robustness/cache_corruptions.py')
+    parser.add_argument('--logit-structure', action='store_true',
+                        help='also record the logit-structure statistics of every condition and '
+                        'plot Distance vs mIoU')
     parser.add_argument('--gallery', action='store_true',
                         help='also save the first test image under every condition')
     parser.add_argument('--device', default=None, help='cpu | cuda:0 (default: cuda if available)')
@@ -43,6 +48,15 @@ def parse_args(argv=None):
     return args
 
 
+def plot_distance_vs_miou_files(out, label):
+    """Distance vs mIoU over the conditions in ``out/conditions`` (needs --logit-structure)."""
+    folder = osp.join(out, 'conditions')
+    results = [load_json(osp.join(folder, f)) for f in sorted(os.listdir(folder))]
+    points = [(r['logit/distance'], r['mIoU']) for r in results if 'logit/distance' in r]
+    fig = plot_distance_vs_miou({label: tuple(zip(*points))})
+    save_figure(fig, osp.join(out, 'distance_vs_miou.png'))
+
+
 def main(argv=None):
     args = parse_args(argv)
     corruptions = resolve_corruptions(args.corruptions)
@@ -50,12 +64,16 @@ def main(argv=None):
     model = init_segmentor(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
     summary = run_robustness(model, args.out, corruptions, args.severities, evaluate,
                              resume=args.resume, seed=args.seed, cache_root=args.cache,
-                             after='Resize' if args.after_resize else 'LoadImageFromFile')
+                             after='Resize' if args.after_resize else 'LoadImageFromFile',
+                             extra_metrics=[dict(type='LogitStructureMetric')]
+                             if args.logit_structure else ())
     if not is_main_process():
         return
     if summary['per_severity']:
         plot_severity_curves({osp.basename(args.checkpoint): summary},
                              osp.join(args.out, 'miou_vs_severity.png'))
+    if args.logit_structure:
+        plot_distance_vs_miou_files(args.out, osp.basename(args.checkpoint))
     if args.gallery:
         import mmcv
         from mmengine.registry import init_default_scope

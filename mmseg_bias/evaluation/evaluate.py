@@ -21,7 +21,8 @@ def _insert_transforms(pipeline, transforms, after):
     return list(pipeline[:i]) + [dict(t) for t in transforms] + list(pipeline[i:])
 
 
-def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, progress=True):
+def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, progress=True,
+             extra_metrics=()):
     """Evaluate a built segmentor on its config's test set, optionally with extra transforms.
 
     Args:
@@ -31,9 +32,11 @@ def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, p
             its ``after`` step (e.g. a corruption after ``LoadImageFromFile``).
         dataloader (dict, optional): dataloader config; default ``model.cfg.test_dataloader``.
         progress (bool): show a progress bar.
+        extra_metrics (Sequence[dict]): more metric configs evaluated in the same pass.
 
     Returns:
-        dict: mmseg's IoUMetric results (``aAcc``, ``mIoU``, ``mAcc``, in %) plus ``IoU.<class>``.
+        dict: mmseg's IoUMetric results (``aAcc``, ``mIoU``, ``mAcc``, in %) plus ``IoU.<class>``,
+        and the extra metrics' results.
     """
     cfg = getattr(model, 'cfg', None)
     if dataloader is None and cfg is None:
@@ -44,7 +47,7 @@ def evaluate(model, transforms=(), after='LoadImageFromFile', dataloader=None, p
     loader_cfg['dataset']['pipeline'] = _insert_transforms(loader_cfg['dataset']['pipeline'],
                                                            transforms, after)
     loader = Runner.build_dataloader(loader_cfg)
-    evaluator = Evaluator(dict(type='ClassIoUMetric', iou_metrics=['mIoU']))
+    evaluator = Evaluator([dict(type='ClassIoUMetric', iou_metrics=['mIoU']), *extra_metrics])
     evaluator.dataset_meta = loader.dataset.metainfo
     bar = ProgressBar(len(loader)) if progress and is_main_process() else None
     model.eval()

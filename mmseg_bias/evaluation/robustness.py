@@ -66,7 +66,7 @@ def summarize(results, metric='mIoU'):
 
 
 def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=False,
-                   after='LoadImageFromFile', seed=0, cache_root=None):
+                   after='LoadImageFromFile', seed=0, cache_root=None, extra_metrics=()):
     """Evaluate ``model`` under every condition; write results into ``out_dir``; return the summary.
 
     Args:
@@ -83,6 +83,8 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
             (original resolution, the default) or 'Resize'.
         seed (int): corruption seed (see ``ImageCorruption``).
         cache_root (str, optional): corruption cache to read precomputed images from.
+        extra_metrics (Sequence[dict]): more metrics per condition, e.g.
+            ``[dict(type='LogitStructureMetric')]`` (their results join the condition's JSON).
     """
     cond_dir = osp.join(out_dir, 'conditions')
     if not resume and osp.isdir(cond_dir) and os.listdir(cond_dir):
@@ -98,8 +100,9 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
         transforms = [] if severity == 0 else [
             dict(type='ImageCorruption', corruption=corruption, severity=severity, seed=seed,
                  cache_root=cache_root)]
-        metrics = evaluate(model, transforms=transforms, after=after)
-        results[key] = {k: float(v) for k, v in metrics.items()}
+        metrics = evaluate(model, transforms=transforms, after=after, extra_metrics=extra_metrics)
+        results[key] = {k: v if isinstance(v, (list, dict, str)) else float(v)
+                        for k, v in metrics.items()}
         if is_main_process():
             dump_json(results[key], path)
     summary = summarize(results)

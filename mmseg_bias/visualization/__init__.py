@@ -1,0 +1,9 @@
+"""Figures (matplotlib, Agg-safe), saved atomically with mmseg_bias.utils.save_figure."""
+from .logit_figures import (plot_centroid_distances, plot_centroids, plot_correlation_grid,
+                            plot_distance_vs_miou, plot_explained_variance, write_logit_figures)
+from .robustness_figures import (plot_corruption_gallery, plot_robustness_comparison,
+                                 plot_severity_curves)
+
+__all__ = ['plot_centroid_distances', 'plot_centroids', 'plot_correlation_grid',
+           'plot_distance_vs_miou', 'plot_explained_variance', 'write_logit_figures',
+           'plot_corruption_gallery', 'plot_robustness_comparison', 'plot_severity_curves']
