@@ -2,17 +2,17 @@
 import math
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..utils import save_figure
 
 __all__ = ['plot_severity_curves', 'plot_robustness_comparison', 'plot_corruption_gallery']
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
+def _subplots(nrows=1, ncols=1, figsize=None, **kwargs):
+    """A Figure not attached to pyplot (no backend state) and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def plot_severity_curves(summaries, path, ncols=5):
@@ -22,13 +22,12 @@ def plot_severity_curves(summaries, path, ncols=5):
         summaries (dict[str, dict]): model label -> ``summarize(...)`` output.
         path (str): PNG to write.
     """
-    plt = _plt()
     corruptions = list(dict.fromkeys(c for s in summaries.values() for c in s['per_severity']))
     if not corruptions:
         raise ValueError('no corrupted conditions to plot; evaluate at least one severity > 0')
     nrows = math.ceil(len(corruptions) / ncols)
-    fig, axes = plt.subplots(nrows, min(ncols, len(corruptions)), squeeze=False,
-                             figsize=(3 * min(ncols, len(corruptions)), 2.6 * nrows), sharey=True)
+    fig, axes = _subplots(nrows, min(ncols, len(corruptions)), squeeze=False,
+                          figsize=(3 * min(ncols, len(corruptions)), 2.6 * nrows), sharey=True)
     for ax, corruption in zip(axes.flat, corruptions):
         for label, summary in summaries.items():
             curve = summary['per_severity'].get(corruption, {})
@@ -54,10 +53,9 @@ def plot_severity_curves(summaries, path, ncols=5):
 
 def plot_robustness_comparison(summaries, path):
     """Grouped bars per model: P, mPC and the per-category means; rPC in the legend."""
-    plt = _plt()
     groups = ['P', 'mPC'] + sorted({c for s in summaries.values() for c in s['per_category']})
     width = 0.8 / len(summaries)
-    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2, 3.5))
+    fig, ax = _subplots(figsize=(1.2 * len(groups) + 2, 3.5))
     for i, (label, summary) in enumerate(summaries.items()):
         values = [summary.get(g) if g in ('P', 'mPC') else summary['per_category'].get(g)
                   for g in groups]
@@ -76,10 +74,9 @@ def plot_robustness_comparison(summaries, path):
 def plot_corruption_gallery(image_bgr, corruptions, severities, path, seed=0):
     """One image under every corruption (rows) and severity (columns, 0 = clean)."""
     from ..datasets.transforms.corruption import ImageCorruption
-    plt = _plt()
     aspect = image_bgr.shape[0] / image_bgr.shape[1]
-    fig, axes = plt.subplots(len(corruptions), len(severities), squeeze=False,
-                             figsize=(2 * len(severities), (2 * aspect + 0.3) * len(corruptions)))
+    fig, axes = _subplots(len(corruptions), len(severities), squeeze=False,
+                          figsize=(2 * len(severities), (2 * aspect + 0.3) * len(corruptions)))
     for row, corruption in zip(axes, corruptions):
         for ax, severity in zip(row, severities):
             img = image_bgr if severity == 0 else ImageCorruption(corruption, severity, seed)(
