@@ -1,8 +1,10 @@
 """The corruption robustness benchmark: arithmetic, result files, resume, CLI and comparison."""
 import os
 import os.path as osp
+import re
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import run_cli
@@ -152,3 +154,25 @@ def test_corruption_cache_gives_identical_results(tmp_path, tiny_config, tiny_mo
     printed = run_cli([sys.executable, 'tools/robustness/cache_corruptions.py', tiny_config,
                        '--out', cache, '--corruptions', 'glass_blur,zoom_blur', '--severities', '1'])
     assert 'cached 2 new images' in printed
+
+
+def test_corruption_demo_video(tmp_path, tiny_config, trained_checkpoint, cityscapes_root):
+    import cv2
+
+    from mmseg_bias.visualization.video import corruption_schedule, write_video
+    assert [c for c, _ in corruption_schedule(6, ['fog', 'contrast'], 3)] == \
+        [None, None, 'fog', 'fog', 'contrast', 'contrast']
+    frames_dir = osp.join(cityscapes_root, 'leftImg8bit', 'train', 'tinycity')
+    ckpt = trained_checkpoint[1]
+    out = str(tmp_path / 'demo.mp4')
+    printed = run_cli([sys.executable, 'tools/robustness/demo_video.py', frames_dir, '--models',
+                       tiny_config, ckpt, tiny_config, ckpt, '--labels', 'a', 'b',
+                       '--corruptions', 'fog', '--out', out])
+    written = re.search(r'wrote (\S+) \(4 frames\)', printed).group(1)
+    assert written in (out, str(tmp_path / 'demo.gif')) and osp.isfile(written)
+    if written.endswith('.mp4'):
+        capture = cv2.VideoCapture(written)
+        ok, frame = capture.read()
+        assert ok and frame.shape == (64, 3 * 128, 3)  # input | model a | model b
+    gif = write_video([np.zeros((8, 8, 3), np.uint8)] * 2, str(tmp_path / 'x.avi-none'), fps=2)
+    assert osp.isfile(gif)
