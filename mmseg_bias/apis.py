@@ -10,6 +10,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 from mmengine.dist import init_dist
+from mmengine.hub import get_config
 from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import Runner
@@ -19,21 +20,28 @@ from mmseg.registry import RUNNERS
 from .compat import init_cpu_process_group, prepare_cpu_distributed
 from .evaluation.evaluate import evaluate
 
-__all__ = ['load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate', 'init_launch']
+__all__ = ['read_config', 'load_config', 'build_runner', 'train', 'test', 'init_segmentor', 'evaluate', 'init_launch']
+
+
+def read_config(config):
+    """A :class:`Config` (a copy) from a Config, a file path or a packaged config such as
+    ``mmseg::hrnet/fcn_hr18s_4xb2-80k_cityscapes-512x1024.py``."""
+    if isinstance(config, Config):
+        return config.copy()
+    if '::' in str(config) and not osp.isfile(config):
+        return get_config(config)
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file {config!r} does not exist; pass the path of a config '
+                                'such as configs/dropclass/hrnet_w48_cityscapes.py, or mmseg::<path>')
+    return Config.fromfile(config)
 
 
 def load_config(config, cfg_options=None, work_dir=None, launcher='none'):
-    """Read ``config`` (a path or a :class:`Config`), merge ``cfg_options`` and resolve ``work_dir``.
+    """Read ``config`` (as :func:`read_config`), merge ``cfg_options`` and resolve ``work_dir``.
 
     work_dir priority, as in MMSeg: argument > config > ``./work_dirs/<config name>``.
     """
-    if isinstance(config, Config):
-        cfg = config.copy()
-    else:
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'config file {config!r} does not exist; pass the path of a '
-                                    'config such as configs/dropclass/hrnet_w48_cityscapes.py')
-        cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

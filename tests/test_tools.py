@@ -100,3 +100,12 @@ def test_evaluate_matches_the_test_tool_and_reports_each_class(tmp_path, tiny_co
     assert flipped['mIoU'] != pytest.approx(metrics['mIoU'])  # the transform really ran
     with pytest.raises(ValueError, match='no .Nope. step'):
         evaluate(model, transforms=[dict(type='RandomFlip', prob=1.0)], after='Nope')
+
+
+def test_read_config_takes_paths_and_packaged_stock_configs(tiny_config):
+    from mmseg_bias.apis import read_config
+    stock = read_config('mmseg::hrnet/fcn_hr18s_4xb2-80k_cityscapes-512x1024.py')
+    assert stock.model.decode_head.type == 'FCNHead' and stock.train_dataloader.batch_size == 2
+    assert read_config(tiny_config).filename == tiny_config
+    with pytest.raises(FileNotFoundError, match='or mmseg::<path>'):
+        read_config('configs/no_such_config.py')

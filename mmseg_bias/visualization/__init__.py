@@ -1,9 +1,14 @@
 """Figures (matplotlib, Agg-safe), saved atomically with mmseg_bias.utils.save_figure."""
+from .bias_figures import (plot_class_frequency, plot_erasure_test, plot_influence_matrix,
+                           plot_iou_by_frequency, plot_similarity_matrix,
+                           plot_similarity_vs_frequency, save_prediction_panels)
 from .logit_figures import (plot_centroid_distances, plot_centroids, plot_correlation_grid,
                             plot_distance_vs_miou, plot_explained_variance, write_logit_figures)
 from .robustness_figures import (plot_corruption_gallery, plot_robustness_comparison,
                                  plot_severity_curves)
 
-__all__ = ['plot_centroid_distances', 'plot_centroids', 'plot_correlation_grid',
-           'plot_distance_vs_miou', 'plot_explained_variance', 'write_logit_figures',
+__all__ = ['plot_class_frequency', 'plot_erasure_test', 'plot_influence_matrix',
+           'plot_iou_by_frequency', 'plot_similarity_matrix', 'plot_similarity_vs_frequency',
+           'save_prediction_panels', 'plot_centroid_distances', 'plot_centroids',
+           'plot_correlation_grid', 'plot_distance_vs_miou', 'plot_explained_variance', 'write_logit_figures',
            'plot_corruption_gallery', 'plot_robustness_comparison', 'plot_severity_curves']

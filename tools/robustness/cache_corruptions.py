@@ -7,7 +7,7 @@ Then: python tools/test_robustness.py CONFIG CHECKPOINT --cache CACHE_DIR ...
 """
 import argparse
 
-from mmengine.config import Config
+from mmseg_bias.apis import read_config
 
 from mmseg_bias.datasets.corruption_cache import build_corruption_cache, dataset_image_paths
 from mmseg_bias.datasets.transforms import SLOW_CORRUPTIONS, resolve_corruptions
@@ -24,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if any(s not in range(1, 6) for s in args.severities):
         parser.error('--severities must lie in 1-5')
-    paths = dataset_image_paths(Config.fromfile(args.config).test_dataloader.dataset)
+    paths = dataset_image_paths(read_config(args.config).test_dataloader.dataset)
     written = build_corruption_cache(paths, resolve_corruptions(args.corruptions), args.severities,
                                      args.out, seed=args.seed, workers=args.workers)
     print(f'\ncached {written} new images ({len(paths)} test images) in {args.out}')
