@@ -9,8 +9,9 @@ import pytest
 
 from helpers import run_cli
 from mmseg_bias.apis import evaluate, init_segmentor
+from mmseg_bias.evaluation.evaluate import evaluate_conditions
 from mmseg_bias.evaluation.robustness import benchmark_conditions, run_robustness, summarize
-from mmseg_bias.utils import load_json
+from mmseg_bias.utils import dump_json, load_json
 
 CORRUPTIONS = ['gaussian_noise', 'contrast']
 SEVERITIES = [0, 1, 2]
@@ -40,13 +41,22 @@ def tiny_model(tiny_config, trained_checkpoint):
     return init_segmentor(tiny_config, trained_checkpoint[1])
 
 
-def _quiet(model, **kwargs):
-    return evaluate(model, progress=False, **kwargs)
+def _sweep(model, out, **kwargs):
+    return run_robustness(model, out, CORRUPTIONS, SEVERITIES, progress=False, **kwargs)
 
 
-def test_results_files_and_resume_after_a_kill(tmp_path, tiny_model):
+def test_one_pass_equals_separate_evaluations(tiny_model):
+    conditions = [[], [dict(type='ImageCorruption', corruption='fog', severity=2)]]
+    together = dict(evaluate_conditions(tiny_model, conditions, progress=False))
+    for i, transforms in enumerate(conditions):
+        alone = evaluate(tiny_model, transforms, progress=False)
+        assert together[i] == pytest.approx(alone, nan_ok=True)
+    assert together[0]['mIoU'] != together[1]['mIoU']
+
+
+def test_results_files_and_resume_after_a_kill(tmp_path, tiny_model, monkeypatch):
     full = str(tmp_path / 'full')
-    reference = run_robustness(tiny_model, full, CORRUPTIONS, SEVERITIES, _quiet)
+    reference = _sweep(tiny_model, full)
     files = sorted(os.listdir(osp.join(full, 'conditions')))
     assert files == ['clean.json', 'contrast-1.json', 'contrast-2.json', 'gaussian_noise-1.json',
                      'gaussian_noise-2.json']
@@ -57,29 +67,34 @@ def test_results_files_and_resume_after_a_kill(tmp_path, tiny_model):
     assert reference['rPC'] == pytest.approx(reference['mPC'] / clean['mIoU'])
     assert load_json(osp.join(full, 'summary.json'))['mPC'] == pytest.approx(reference['mPC'])
 
-    calls = []
+    from mmseg_bias.evaluation import robustness
+    written = []
 
-    def dies_after_two(model, **kwargs):
-        if len(calls) == 2:
+    def dies_after_two(obj, path):
+        if len(written) == 2:
             raise KeyboardInterrupt  # simulated kill
-        calls.append(kwargs)
-        return _quiet(model, **kwargs)
+        written.append(path)
+        dump_json(obj, path)
 
     part = str(tmp_path / 'part')
+    monkeypatch.setattr(robustness, 'dump_json', dies_after_two)
     with pytest.raises(KeyboardInterrupt):
-        run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, dies_after_two)
+        _sweep(tiny_model, part)
     assert len(os.listdir(osp.join(part, 'conditions'))) == 2
     assert not any(f.endswith('.tmp') for f in os.listdir(osp.join(part, 'conditions')))
+    monkeypatch.setattr(robustness, 'dump_json', dump_json)
     with pytest.raises(FileExistsError, match='--resume'):
-        run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, _quiet)
-    calls.clear()
+        _sweep(tiny_model, part)
+    evaluated = []
+    original = robustness.evaluate_conditions
 
-    def counting(model, **kwargs):
-        calls.append(kwargs)
-        return _quiet(model, **kwargs)
+    def counting(model, conditions, *args, **kwargs):
+        evaluated.extend(conditions)
+        return original(model, conditions, *args, **kwargs)
 
-    resumed = run_robustness(tiny_model, part, CORRUPTIONS, SEVERITIES, counting, resume=True)
-    assert len(calls) == 3, 'finished conditions must be skipped'
+    monkeypatch.setattr(robustness, 'evaluate_conditions', counting)
+    resumed = _sweep(tiny_model, part, resume=True)
+    assert len(evaluated) == 3, 'finished conditions must be skipped'
     assert resumed == reference
 
 
@@ -126,6 +141,19 @@ def test_validation_hook_logs_corrupted_miou_and_mpc(tmp_path, tiny_config):
         RobustnessValHook(conditions=[('rain', 1)])
 
 
+def test_two_processes_give_the_single_process_results(tmp_path, tiny_config, trained_checkpoint):
+    args = [tiny_config, trained_checkpoint[1], '--corruptions', 'fog', '--severities', '0', '1']
+    alone, shared = str(tmp_path / 'alone'), str(tmp_path / 'shared')
+    run_cli([sys.executable, 'tools/test_robustness.py', *args, '--out', alone])
+    run_cli([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+             '--master_port', '29523', 'tools/test_robustness.py', *args, '--out', shared,
+             '--launcher', 'pytorch'], env={'CUDA_VISIBLE_DEVICES': ''})
+    for key in ('clean', 'fog-1'):
+        one = load_json(osp.join(alone, 'conditions', f'{key}.json'))
+        two = load_json(osp.join(shared, 'conditions', f'{key}.json'))
+        assert two == pytest.approx(one, nan_ok=True), key
+
+
 def test_corruption_cache_gives_identical_results(tmp_path, tiny_config, tiny_model):
     from mmengine.config import Config
 
@@ -135,7 +163,8 @@ def test_corruption_cache_gives_identical_results(tmp_path, tiny_config, tiny_mo
     cache = str(tmp_path / 'cache')
     assert build_corruption_cache(paths, ['glass_blur', 'fog'], [2], cache, workers=2) == 4
     assert build_corruption_cache(paths, ['glass_blur', 'fog'], [2], cache, workers=0) == 0
-    computed = run_robustness(tiny_model, str(tmp_path / 'a'), ['glass_blur', 'fog'], [2], _quiet)
+    computed = run_robustness(tiny_model, str(tmp_path / 'a'), ['glass_blur', 'fog'], [2],
+                              progress=False)
     calls = []
 
     def no_compute(img, img_path=''):
@@ -147,7 +176,7 @@ def test_corruption_cache_gives_identical_results(tmp_path, tiny_config, tiny_mo
     ImageCorruption.corrupt = no_compute
     try:
         cached = run_robustness(tiny_model, str(tmp_path / 'b'), ['glass_blur', 'fog'], [2],
-                                _quiet, cache_root=cache)
+                                progress=False, cache_root=cache)
     finally:
         ImageCorruption.corrupt = original
     assert cached == computed and not calls

@@ -96,8 +96,13 @@ def test_evaluate_matches_the_test_tool_and_reports_each_class(tmp_path, tiny_co
     assert len(per_class) == datafactory.CITYSCAPES_CLASSES
     import numpy as np
     assert np.nanmean(per_class) == pytest.approx(metrics['mIoU'], abs=0.01)
-    flipped = evaluate(model, transforms=[dict(type='RandomFlip', prob=1.0)], progress=False)
-    assert flipped['mIoU'] != pytest.approx(metrics['mIoU'])  # the transform really ran
+    logits = [dict(type='LogitStructureMetric')]
+    plain = evaluate(model, progress=False, extra_metrics=logits)
+    assert plain['mIoU'] == metrics['mIoU']
+    faded = evaluate(model, transforms=[dict(type='ImageCorruption', corruption='contrast',
+                                             severity=5)], progress=False, extra_metrics=logits)
+    # the transform really ran: the mean logits (untrained or not) move
+    assert not np.allclose(plain['logit/centroids'], faded['logit/centroids'], equal_nan=True)
     with pytest.raises(ValueError, match='no .Nope. step'):
         evaluate(model, transforms=[dict(type='RandomFlip', prob=1.0)], after='Nope')
 

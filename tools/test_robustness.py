@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
-from mmseg_bias.apis import evaluate, init_launch, init_segmentor
+from mmseg_bias.apis import init_launch, init_segmentor
 from mmseg_bias.datasets.transforms import resolve_corruptions
 from mmseg_bias.evaluation.robustness import run_robustness
 from mmseg_bias.utils import load_json, save_figure
@@ -62,8 +62,8 @@ def main(argv=None):
     corruptions = resolve_corruptions(args.corruptions)
     device = init_launch(args.launcher, args.device)
     model = init_segmentor(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
-    summary = run_robustness(model, args.out, corruptions, args.severities, evaluate,
-                             resume=args.resume, seed=args.seed, cache_root=args.cache,
+    summary = run_robustness(model, args.out, corruptions, args.severities, resume=args.resume,
+                             seed=args.seed, cache_root=args.cache,
                              after='Resize' if args.after_resize else 'LoadImageFromFile',
                              extra_metrics=[dict(type='LogitStructureMetric')]
                              if args.logit_structure else ())

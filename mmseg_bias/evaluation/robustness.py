@@ -9,10 +9,12 @@ import os.path as osp
 
 import numpy as np
 from mmengine.dist import is_main_process
+from mmengine.logging import print_log
 
 from ..datasets.transforms.corruption import (BENCHMARK_CORRUPTIONS, CORRUPTION_CATEGORIES,
                                               category_of)
 from ..utils import dump_csv, dump_json, load_json
+from .evaluate import evaluate_conditions
 
 __all__ = ['benchmark_conditions', 'condition_key', 'summarize', 'run_robustness']
 
@@ -65,9 +67,14 @@ def summarize(results, metric='mIoU'):
                 per_severity=per_severity)
 
 
-def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=False,
-                   after='LoadImageFromFile', seed=0, cache_root=None, extra_metrics=()):
+def run_robustness(model, out_dir, corruptions, severities, resume=False,
+                   after='LoadImageFromFile', seed=0, cache_root=None, extra_metrics=(),
+                   dataloader=None, progress=True):
     """Evaluate ``model`` under every condition; write results into ``out_dir``; return the summary.
+
+    All conditions run as one pass of one dataloader (:func:`evaluate_conditions`), so its workers
+    corrupt the next images while the model runs; each condition's JSON is written as soon as its
+    last image is done.
 
     Args:
         model (nn.Module): a segmentor from ``mmseg_bias.apis.init_segmentor``.
@@ -75,8 +82,6 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
             ``results.csv`` and ``summary.json`` (figures: ``mmseg_bias.visualization``).
         corruptions (list[str]): corruption names (see ``resolve_corruptions``).
         severities (list[int]): 0 (clean) to 5.
-        evaluate (callable): ``evaluate(model, transforms=..., after=...)`` -> metrics, normally
-            ``mmseg_bias.apis.evaluate``.
         resume (bool): reuse finished conditions found in ``out_dir``; without it an ``out_dir``
             that already holds results is refused.
         after (str): pipeline step after which the corruption is applied: 'LoadImageFromFile'
@@ -85,26 +90,35 @@ def run_robustness(model, out_dir, corruptions, severities, evaluate, resume=Fal
         cache_root (str, optional): corruption cache to read precomputed images from.
         extra_metrics (Sequence[dict]): more metrics per condition, e.g.
             ``[dict(type='LogitStructureMetric')]`` (their results join the condition's JSON).
+        dataloader (dict, optional): test dataloader config; default ``model.cfg.test_dataloader``.
+        progress (bool): show a progress bar over the whole sweep.
     """
     cond_dir = osp.join(out_dir, 'conditions')
     if not resume and osp.isdir(cond_dir) and os.listdir(cond_dir):
         raise FileExistsError(f'{out_dir} already holds robustness results; pass --resume to continue '
                               'that run or choose another --out')
-    results = {}
+    results, todo = {}, []
     for corruption, severity in benchmark_conditions(corruptions, severities):
         key = condition_key(corruption, severity)
         path = osp.join(cond_dir, f'{key}.json')
         if resume and osp.isfile(path):
             results[key] = load_json(path)
-            continue
-        transforms = [] if severity == 0 else [
-            dict(type='ImageCorruption', corruption=corruption, severity=severity, seed=seed,
-                 cache_root=cache_root)]
-        metrics = evaluate(model, transforms=transforms, after=after, extra_metrics=extra_metrics)
-        results[key] = {k: v if isinstance(v, (list, dict, str)) else float(v)
-                        for k, v in metrics.items()}
-        if is_main_process():
-            dump_json(results[key], path)
+        else:
+            todo.append((corruption, severity))
+    transforms = [[] if severity == 0 else [
+        dict(type='ImageCorruption', corruption=corruption, severity=severity, seed=seed,
+             cache_root=cache_root)] for corruption, severity in todo]
+    if todo:
+        for i, metrics in evaluate_conditions(model, transforms, after, dataloader, progress,
+                                              extra_metrics, log_tables=False):
+            key = condition_key(*todo[i])
+            results[key] = {k: v if isinstance(v, (list, dict, str)) else float(v)
+                            for k, v in metrics.items()}
+            if is_main_process():
+                dump_json(results[key], osp.join(cond_dir, f'{key}.json'))
+                print_log(f'{key}: mIoU {results[key]["mIoU"]:.2f}', logger='current')
+    results = {condition_key(*c): results[condition_key(*c)]
+               for c in benchmark_conditions(corruptions, severities)}
     summary = summarize(results)
     if is_main_process():
         _write_tables(results, summary, out_dir)

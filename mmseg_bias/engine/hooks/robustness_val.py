@@ -4,7 +4,7 @@ from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
 from ...datasets.transforms.corruption import ImageCorruption
-from ...evaluation.evaluate import evaluate
+from ...evaluation.evaluate import evaluate_conditions
 from ...evaluation.robustness import condition_key
 
 
@@ -36,13 +36,13 @@ class RobustnessValHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        transforms = [[dict(type='ImageCorruption', corruption=corruption, severity=severity,
+                            seed=self.seed)] for corruption, severity in self.conditions]
         values = {}
-        for corruption, severity in self.conditions:
-            result = evaluate(model, transforms=[dict(type='ImageCorruption', corruption=corruption,
-                                                      severity=severity, seed=self.seed)],
-                              after=self.after, dataloader=runner.cfg.val_dataloader,
-                              progress=False)
-            values[f'{condition_key(corruption, severity)}/mIoU'] = float(result['mIoU'])
+        for i, result in evaluate_conditions(model, transforms, self.after,
+                                             runner.cfg.val_dataloader, progress=False,
+                                             log_tables=False):
+            values[f'{condition_key(*self.conditions[i])}/mIoU'] = float(result['mIoU'])
         values['mPC'] = sum(values.values()) / len(self.conditions)
         for key, value in values.items():
             runner.message_hub.update_scalar(f'val/{key}', value)
