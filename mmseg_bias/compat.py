@@ -16,7 +16,10 @@ which problem it solves; ``tests/test_compat.py`` shows each one working.
    ``torch.cuda.set_device`` and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail
    without a GPU, and torch's SyncBatchNorm runs only on GPUs. :func:`prepare_cpu_distributed` starts a
    gloo process group before the Runner is built (the Runner then skips its own init) and selects
-   :class:`CPUDistributedDataParallel` (``device_ids=None``, SyncBN reverted to BN).
+   :class:`CPUDistributedDataParallel` (``device_ids=None``, SyncBN reverted to BN). The group is
+   destroyed at interpreter exit (an ``atexit`` handler): a process that exits with a live gloo
+   group can abort in teardown ("terminate called without an active exception", SIGABRT) while
+   gloo's worker threads still hold tensors.
 3. **Class-weighted cross-entropy with ignore pixels** (mmseg issue #3734, open). mmseg 1.2.2's
    ``cross_entropy`` computes its averaging factor as ``class_weight[label]`` over *all* labels, so
    any label map with ignore (255) pixels raises ``IndexError`` once ``class_weight`` is set.
@@ -25,6 +28,7 @@ which problem it solves; ``tests/test_compat.py`` shows each one working.
    unweighted loss counts them) and otherwise defers to mmseg's function; ``CrossEntropyLoss``
    instances built after ``import mmseg_bias`` use it.
 """
+import atexit
 import os
 import os.path as osp
 import pickle
@@ -42,7 +46,8 @@ from mmseg.models.losses import cross_entropy_loss as _mmseg_ce
 
 __all__ = [
     'UnsafeCheckpointError', 'checkpoint_safe_globals', 'load_from_local_safe',
-    'CPUDistributedDataParallel', 'init_cpu_process_group', 'prepare_cpu_distributed',
+    'CPUDistributedDataParallel', 'init_cpu_process_group', 'destroy_cpu_process_group',
+    'prepare_cpu_distributed',
     'cross_entropy_class_weight_fix'
 ]
 
@@ -138,12 +143,22 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
         super().__init__(module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
 
 
+def destroy_cpu_process_group():
+    """Destroy the default process group if one is alive (registered to run at exit)."""
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
 def init_cpu_process_group(timeout_s=1800):
-    """Start a gloo process group from torchrun's environment, unless one is running."""
+    """Start a gloo process group from torchrun's environment, unless one is running.
+
+    The group is destroyed at interpreter exit, while Python is still alive to release its tensors.
+    """
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']),
             timeout=timedelta(seconds=timeout_s))
+        atexit.register(destroy_cpu_process_group)
 
 
 def prepare_cpu_distributed(cfg, launcher):

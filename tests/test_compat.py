@@ -103,6 +103,24 @@ def test_cpu_wrapper_reverts_syncbn_and_drops_device_ids(gloo_group):
     out.sum().backward()
 
 
+def test_cpu_process_group_is_destroyed_at_exit(monkeypatch):
+    """A process exiting with a live gloo group can abort in teardown; the group is destroyed at exit."""
+    import atexit
+    import torch.distributed as dist
+    registered = []
+    monkeypatch.setattr(atexit, 'register', registered.append)
+    for key, value in dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT='29533').items():
+        monkeypatch.setenv(key, value)
+    compat.init_cpu_process_group(timeout_s=60)
+    try:
+        assert dist.is_initialized() and registered == [compat.destroy_cpu_process_group]
+        compat.init_cpu_process_group(timeout_s=60)  # already running: nothing new registered
+        assert len(registered) == 1
+    finally:
+        compat.destroy_cpu_process_group()
+    assert not dist.is_initialized()
+
+
 def _ce_inputs():
     torch.manual_seed(0)
     logits = torch.randn(2, 4, 5, 6)
