@@ -147,3 +147,20 @@ def test_unit_class_weights_match_the_unweighted_loss():
         plain = CrossEntropyLoss(avg_non_ignore=avg_non_ignore)
         torch.testing.assert_close(weighted(logits, label, ignore_index=255),
                                    plain(logits, label, ignore_index=255))
+
+
+def test_mmseg_config_resolution_reads_each_metafile_once(monkeypatch, tmp_path):
+    """mmengine re-reads mmseg's 50+ metafiles for every mmseg:: base; compat memoises them."""
+    reads = []
+    original = compat._mmengine_load
+    monkeypatch.setattr(compat, '_mmengine_load', lambda path: reads.append(path) or original(path))
+    compat.read_package_metafile.cache_clear()
+    config = tmp_path / 'child.py'
+    config.write_text("_base_ = ['mmseg::hrnet/fcn_hr18s_4xb2-80k_cityscapes-512x1024.py']\n")
+    first = Config.fromfile(str(config))
+    count = len(reads)
+    assert count > 40 and len(set(reads)) == count  # the model index and every metafile, once
+    second = Config.fromfile(str(config))
+    assert len(reads) == count
+    assert first.model.backbone.extra.stage4.num_channels == \
+        second.model.backbone.extra.stage4.num_channels == (18, 36, 72, 144)
