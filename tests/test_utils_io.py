@@ -32,3 +32,12 @@ def test_json_csv_and_figure(tmp_path):
     ax.plot([0, 1])
     save_figure(fig, str(tmp_path / 'f.png'))
     assert (tmp_path / 'f.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_results_get_the_permissions_open_would_give(tmp_path):
+    """mkstemp creates 0600 files; a result file must be readable as a plain open() makes it."""
+    dump_json({'a': 1}, str(tmp_path / 'r.json'))
+    with open(tmp_path / 'plain.txt', 'w') as f:
+        f.write('x')
+    mode = os.stat(tmp_path / 'r.json').st_mode & 0o777
+    assert mode == os.stat(tmp_path / 'plain.txt').st_mode & 0o777

@@ -11,16 +11,23 @@ from contextlib import contextmanager
 
 __all__ = ['atomic_open', 'dump_json', 'load_json', 'dump_csv', 'save_figure']
 
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only read by setting), then restored
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_open(path, mode='w', **kwargs):
-    """``open()`` for writing whose file appears at ``path`` only if the block succeeds."""
+    """``open()`` for writing whose file appears at ``path`` only if the block succeeds.
+
+    The file gets the permissions ``open()`` would give it (0666 less the umask), not mkstemp's 0600.
+    """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
