@@ -131,3 +131,10 @@ def test_honours_label_map_and_reduce_zero_label(voc_root, mode):
     gt = dataset[0]['data_samples'].gt_sem_seg.data[0].numpy()
     expected = np.where((raw == 0) | (raw == 255) | erased, 255, raw.astype(int) - 1)
     np.testing.assert_array_equal(gt, expected)
+
+
+def test_digit_strings_are_class_names_first():
+    """Texture-MNIST's classes are digits: '3' is the class named 3 (index 4), 10 is an index."""
+    from mmseg_bias.datasets.texture_mnist import CLASSES
+    assert resolve_classes(['3', 10], CLASSES) == [4, 10]
+    assert resolve_classes('12', [f'c{i}' for i in range(13)]) == [12]

@@ -29,7 +29,9 @@ def resolve_classes(classes, class_names):
     """Class indices (sorted, unique) for ``classes`` given as names and/or indices.
 
     Args:
-        classes (int | str | Sequence[int | str]): classes to look up.
+        classes (int | str | Sequence[int | str]): classes to look up. A string is a class name
+            first; a string of digits that is no class name is an index (so on Texture-MNIST,
+            whose classes are 'background', '0', ..., '9', the string '3' is digit 3 = index 4).
         class_names (Sequence[str]): the dataset's class names, index order.
 
     Returns:
@@ -40,7 +42,7 @@ def resolve_classes(classes, class_names):
     names = list(class_names)
     indices = set()
     for c in classes:
-        if isinstance(c, str) and c.isdigit():
+        if isinstance(c, str) and c.isdigit() and c not in names:
             c = int(c)
         if isinstance(c, str):
             if c not in names:
