@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check install -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean-venv
+.PHONY: install demo audit test clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ $(VENV)/.stamp-tests: $(VENV)/.stamp-runtime requirements/tests.txt
 
 install: $(VENV)/.stamp-runtime
 
+# A tiny end-to-end train + test on a generated Cityscapes-layout dataset (under a minute).
 demo: $(VENV)/.stamp-runtime
 	$(PY) tools/demo.py
+
+# The bias audit's default run: Texture-MNIST, three models trained briefly, one HTML report
+# (work_dirs/audit_texture_mnist/report.html).
+audit: $(VENV)/.stamp-runtime
+	$(PY) tools/bias_audit.py
 
 test: $(VENV)/.stamp-tests
 	$(PY) -m pytest tests $(PYTEST_ARGS)
