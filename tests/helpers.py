@@ -1,4 +1,5 @@
 """Small helpers shared by tests (imported as ``helpers``; ``tests/`` is on sys.path under pytest)."""
+import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -15,3 +16,12 @@ def run_cli(args, env=None, timeout=600):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{" ".join(map(str, args))} failed:\n{output[-6000:]}'
     return output
+
+
+def load_tool(path):
+    """The tool script ``path`` (relative to the repository) as a module, to call in-process."""
+    name = 'tool_' + osp.splitext(path.replace('/', '_'))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

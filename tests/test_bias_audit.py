@@ -1,7 +1,6 @@
 """The bias audit: a tiny audit with every section, the stage cache, --sections, the report in
 headless Chromium (no console errors; a screenshot is kept as a test artefact)."""
 import base64
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, run_cli
+from helpers import REPO, load_tool, run_cli
 from mmseg_bias.audit import SECTIONS, AuditOptions, run_audit
 from mmseg_bias.audit.cache import StageCache
 from mmseg_bias.audit.toy import DemoSettings, prepare_demo
@@ -291,11 +290,7 @@ def test_sections_limit_the_work_cli(toy_audit, tmp_path):
 
 
 def _cli_main():
-    spec = importlib.util.spec_from_file_location('bias_audit_cli',
-                                                  osp.join(REPO, 'tools', 'bias_audit.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_tool('tools/bias_audit.py').main
 
 
 def test_cli_bad_input(toy_audit, tmp_path, capsys):

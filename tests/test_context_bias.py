@@ -1,7 +1,6 @@
 """CBD / CBL (grid saliency §4, supp. Eqs. 6-7) on hand-made masks, the registered metric, the IoU
 drop, and a smoke run of tools/saliency/context_bias_benchmark.py (resume included)."""
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import REPO, load_tool
 from mmseg_bias.evaluation.context_bias import (ContextBiasMetric, context_bias_detection,
                                                 context_bias_localization, iou_drop)
 
@@ -106,11 +105,7 @@ def test_iou_drop():
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'context_bias_benchmark', osp.join(REPO, 'tools', 'saliency', 'context_bias_benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/saliency/context_bias_benchmark.py')
 
 
 # a 4-channel U-Net, 2 iterations, one test image per digit, few saliency steps

@@ -10,7 +10,7 @@ import torch
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
-from helpers import REPO, run_cli
+from helpers import load_tool, run_cli
 from mmseg_bias.evaluation.logit_measures import (background_margins, centroid_distances,
                                                  centroid_pca, components_for_variance,
                                                  logit_distance, participation_ratio)
@@ -215,11 +215,7 @@ def test_effective_dimensionality_definitions():
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'logit_structure_tool', osp.join(REPO, 'tools', 'analysis', 'logit_structure.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/analysis/logit_structure.py')
 
 
 FIGURES = ('centroids.png', 'centroid_distances.png', 'correlation_grid.png',

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import REPO, load_tool
 from mmseg_bias.compat import UnsafeCheckpointError
 from mmseg_bias.zoo import publish_checkpoint, sha256sum, verify_published
 from mmseg_bias.zoo.model_index import (check_metafile, check_model_index, load_metafile,
@@ -133,26 +133,16 @@ def test_published_checkpoint_loads_with_mmseg_init_model(tiny_config, published
     assert torch.allclose(result.seg_logits.data, expected.seg_logits.data)
 
 
-def _load_tool(path):
-    """A tool script as a module (run in-process: no second interpreter start-up)."""
-    import importlib.util
-    name = 'tool_' + osp.splitext(osp.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_publish_cli_then_test_cli(tmp_path, capsys, tiny_config, trained_checkpoint):
     """tools/misc/publish_model.py IN OUT, then tools/test.py CONFIG <published file>."""
     from mmseg_bias.utils import load_json
     _, ckpt = trained_checkpoint
-    publish_model = _load_tool('tools/misc/publish_model.py')
+    publish_model = load_tool('tools/misc/publish_model.py')
     publish_model.main([ckpt, str(tmp_path / 'tiny.pth')])
     path, digest = capsys.readouterr().out.strip().splitlines()[-2:]
     assert re.fullmatch(re.escape(str(tmp_path / 'tiny-')) + r'[0-9a-f]{8}\.pth', path)
     assert digest == f'sha256 {sha256sum(path)}'
-    _load_tool('tools/test.py').main([tiny_config, path, '--work-dir', str(tmp_path / 'test')])
+    load_tool('tools/test.py').main([tiny_config, path, '--work-dir', str(tmp_path / 'test')])
     logs = [p for p in glob.glob(str(tmp_path / 'test' / '*' / '*.json'))]
     assert len(logs) == 1 and 0.0 <= load_json(logs[0])['mIoU'] <= 100.0
     # a second publish of the same checkpoint: a one-line error, exit status 2
@@ -290,7 +280,7 @@ def test_reproduce_toy_zoo_end_to_end(tmp_path, index_copy, capsys):
     out = index_copy / 'work_dirs' / 'toy_zoo'
     options = ['--out', str(out), '--no-docs', '--models', 'scribe', '--iters', '1',
                '--batch-size', '2', '--workers', '0', '--num-train', '6', '--num-test', '3']
-    _load_tool('tools/misc/reproduce_toy_zoo.py').main(options)
+    load_tool('tools/misc/reproduce_toy_zoo.py').main(options)
     log = capsys.readouterr().out
     assert '| scribe | `configs/toy/unet_texture_mnist_scribe.py` | 1 |' in log
     assert 'python tools/misc/reproduce_toy_zoo.py --out' in log

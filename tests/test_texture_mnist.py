@@ -1,7 +1,6 @@
 """Texture-MNIST: IDX reader, rendered digits, texture pool, the generator's bias guarantees and
 determinism, the dataset class, the converter CLI and the toy configs."""
 import gzip
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import REPO, load_tool
 from mmseg_bias.datasets.texture_mnist import digit_class
 from mmseg_bias.toy import (digit_mask, generate_texture_mnist, load_mnist, procedural_textures,
                             read_idx, render_digits)
@@ -272,12 +271,7 @@ def test_dataset_class_reads_splits_and_metadata(strong):
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location(
-        'texture_mnist_converter',
-        osp.join(REPO, 'tools', 'dataset_converters', 'texture_mnist.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/dataset_converters/texture_mnist.py')
 
 
 def test_converter_cli(tmp_path, mnist_root, capsys):
