@@ -109,7 +109,7 @@ def _tool():
 
 
 # a 4-channel U-Net, 2 iterations, one test image per digit, few saliency steps
-SMOKE = ['--config', osp.join(REPO, 'configs', 'toy', 'unet_d16_texture_mnist.py'),
+SMOKE = ['--config', osp.join(REPO, 'configs', 'toy', 'unet_texture_mnist.py'),
          '--digits', '3', '--textures', 'checker_8', '--seeds', '0', '--num-train', '24',
          '--num-test', '10', '--iters', '2', '--batch-size', '4', '--per-digit', '1',
          '--grid-steps', '3', '--ig-steps', '3', '--sg-samples', '3', '--threads', '1',

@@ -286,8 +286,8 @@ def test_converter_cli(tmp_path, mnist_root, capsys):
         tool.main(['--out', str(tmp_path / 'e'), '--mnist-root', str(tmp_path)])
 
 
-@pytest.mark.parametrize('name', ['unet_texture_mnist.py', 'unet_d16_texture_mnist.py',
-                                  'fpn_r18_texture_mnist.py', 'fpn_mnv2_texture_mnist.py'])
+@pytest.mark.parametrize('name', ['unet_texture_mnist.py', 'fpn_r18_texture_mnist.py',
+                                  'fpn_mnv2_texture_mnist.py'])
 def test_toy_configs_segment_64x64_with_rmsprop(name):
     import mmseg_bias  # noqa: F401
     from mmengine.config import Config
@@ -295,7 +295,8 @@ def test_toy_configs_segment_64x64_with_rmsprop(name):
     from mmseg.registry import MODELS
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'toy', name))
-    assert cfg.optim_wrapper.optimizer.type == 'RMSprop' and cfg.optim_wrapper.optimizer.lr == 1e-3
+    # the CPU schedule: the paper's optimiser at twice its lr (configs/toy/unet_texture_mnist.py)
+    assert cfg.optim_wrapper.optimizer.type == 'RMSprop' and cfg.optim_wrapper.optimizer.lr == 2e-3
     scheduler, = cfg.param_scheduler
     assert scheduler.gamma == 0.1 and scheduler.milestones == [int(0.8 * cfg.train_cfg.max_iters)]
     model = MODELS.build(cfg.model).eval()
@@ -309,7 +310,7 @@ def test_paper_schedule_config():
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'toy', 'unet_texture_mnist_50e.py'))
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 50
-    assert cfg.train_dataloader.batch_size == 100
+    assert cfg.train_dataloader.batch_size == 100 and cfg.optim_wrapper.optimizer.lr == 1e-3
     assert cfg.train_dataloader.sampler.type == 'DefaultSampler'
     scheduler, = cfg.param_scheduler
     assert scheduler.by_epoch and scheduler.milestones == [40] and scheduler.gamma == 0.1

@@ -2,7 +2,7 @@
 # and MobileNetV2 U-Nets): mmseg's ResNet-18 (BasicBlocks, 64-512 channels, no pretraining) with an
 # FPN decoder (top-down path, lateral skips from every stage: the U-Net idea) and FPNHead. Logits at
 # 1/4 resolution (16x16 for 64x64 images), upsampled bilinearly. Data and schedule as
-# unet_texture_mnist.py (RMSprop 1e-3 -> 1e-4); benchmark it with
+# unet_texture_mnist.py (RMSprop 2e-3 -> 2e-4); benchmark it with
 #   python tools/saliency/context_bias_benchmark.py \
 #       --config configs/toy/fpn_r18_texture_mnist.py ...
 _base_ = ['./unet_texture_mnist.py']

@@ -17,9 +17,10 @@ from .generator import generate_texture_mnist
 __all__ = ['run_name', 'as_settings', 'cached', 'set_data_root', 'schedule_options',
            'PAPER_SCHEDULE', 'train_model', 'load_run']
 
-# The paper's schedule (supp. §S1.2) as config overrides: 50 epochs, batch 100, lr / 10 after
-# epoch 40 (configs/toy/unet_texture_mnist_50e.py for the toy U-Net).
+# The paper's schedule (supp. §S1.2) as config overrides: 50 epochs, batch 100, lr 1e-3, / 10
+# after epoch 40 (configs/toy/unet_texture_mnist_50e.py for the toy U-Net).
 PAPER_SCHEDULE = {
+    'optim_wrapper.optimizer.lr': 1e-3,
     'train_dataloader.batch_size': 100,
     'train_dataloader.sampler': dict(type='DefaultSampler', shuffle=True),
     'train_cfg': dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=50, val_interval=50),

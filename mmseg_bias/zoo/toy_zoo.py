@@ -37,7 +37,7 @@ TOY_MODELS = (
 )
 # the dataset: one strongly biased digit (grid saliency supp. §S1); sizes scaled down from the
 # paper's 50000 / 1000 so that four models train on a CPU in minutes
-TOY_DATA = dict(bias='3:checker_8', strength='strong', num_train=5000, num_test=500, seed=0,
+TOY_DATA = dict(bias='3:checker_8', strength='strong', num_train=6000, num_test=500, seed=0,
                 test_seed=0)
 RESULTS_MARKERS = ('<!-- toy-zoo-results -->', '<!-- /toy-zoo-results -->')
 TEST_SETS = (('test', 'unbiased test'), ('test_biased', 'biased test'))

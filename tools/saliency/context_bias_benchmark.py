@@ -2,7 +2,7 @@
 VG / SG / IG / grid saliency with CBD and CBL (grid saliency supp. §S1.3-S1.6).
 
     python tools/saliency/context_bias_benchmark.py --out DIR
-        [--config configs/toy/unet_d16_texture_mnist.py] [--digits 3] [--textures checker_8]
+        [--config configs/toy/unet_texture_mnist.py] [--digits 3] [--textures checker_8]
         [--seeds 0] [--paper-grid] [--strength strong|weak] [--num-train N] [--num-test N]
         [--paper-data] [--iters N] [--batch-size N] [--paper-schedule]
         [--methods grid ig vg sg] [--per-digit 5] [--grid-steps 100] [--ig-steps 25]
@@ -31,15 +31,15 @@ from mmseg_bias.toy.benchmark import (METHODS, PAPER_DATA, PAPER_GRID, SMALL_GRI
                                       grid_parameter_sweep, run_benchmark)
 from mmseg_bias.toy.runs import PAPER_SCHEDULE, load_run, schedule_options
 
-DEFAULT_CONFIG = 'configs/toy/unet_d16_texture_mnist.py'
-DEFAULT_DATA = dict(num_train=4000, num_test=300)
+DEFAULT_CONFIG = 'configs/toy/unet_texture_mnist.py'
+DEFAULT_DATA = dict(num_train=6000, num_test=300)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='model config (default: the '
-                        'half-width toy U-Net, 1500 iterations; configs/toy has other backbones)')
+                        'toy U-Net, 5 CPU minutes; configs/toy has other backbones)')
     parser.add_argument('--digits', nargs='+', type=int, default=list(SMALL_GRID['digits']),
                         help='bias digits (default 3; paper 0-9)')
     parser.add_argument('--textures', nargs='+', default=list(SMALL_GRID['textures']),
