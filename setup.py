@@ -1,7 +1,8 @@
 """Install mmseg-bias, an MMSegmentation 1.x plugin (package ``mmseg_bias``).
 
 mmcv must already be installed (full mmcv 2.1.0 with ops, built against your torch):
-see the README's installation section or simply run ``make demo`` / ``make test``.
+see the README's installation section, or run ``make quickstart``, ``make demo`` or
+``make test``.
 """
 import os.path as osp
 

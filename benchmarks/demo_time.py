@@ -1,4 +1,4 @@
-"""Time of the default bias audit (``make audit``): tools/bias_audit.py with no model, from scratch.
+"""Time of the default bias audit (``make demo``): tools/bias_audit.py with no model, from scratch.
 
 Runs the tool in a fresh work dir (nothing cached: data generation, three trainings, every audit
 section) and reports the wall time and each step's seconds from the tool's ``timings.json``

@@ -32,7 +32,9 @@ ARTEFACTS = os.environ.get('TEST_ARTIFACTS_DIR', osp.join(REPO, 'test-artifacts'
 # The tiny audit: 1 corruption x 1 severity, 2 erased classes for the influence matrix
 # (background and the biased digit 3), 2 images explained from their ground truth (the 2-iteration
 # models predict little) with 3 grid-saliency steps and 2 IG / SmoothGrad samples.
-TINY_DEMO = DemoSettings(num_train=24, num_test=8, iters=2, batch_size=4)
+# SCrIBE rather than the default's IBE: the tests also cover the implicit-background similarity
+TINY_DEMO = DemoSettings(num_train=24, num_test=8, iters=2, batch_size=4,
+                         models=('baseline', 'dropclass', 'scribe'))
 TINY_OPTIONS = dict(corruptions=['gaussian_noise'], severities=[1], matrix_classes=[0, 4],
                     saliency_images=2, saliency_examples=1, saliency_steps=3, gradient_samples=2,
                     saliency_source='gt')
@@ -308,6 +310,12 @@ def test_cli_bad_input(toy_audit, tmp_path, capsys):
     with pytest.raises(SystemExit, match='^error: saliency_steps must be at least 1, got 0$'):
         main([models[0].config, models[0].checkpoint, '--saliency-steps', '0',
               '--work-dir', str(work)])
+    with pytest.raises(SystemExit):
+        main([models[0].config, models[0].checkpoint, '--demo-models', 'ibe'])
+    assert '--demo-* options size the default demo' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['--demo-models', 'baseline', 'unknown'])
+    assert "invalid choice: 'unknown'" in capsys.readouterr().err
     assert not work.exists()  # nothing left on disk
 
 

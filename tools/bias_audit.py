@@ -6,7 +6,7 @@
         [--full | --corruptions NAMES --severities S ...] [--device cpu] [--cfg-options K=V ...]
 
 With no model, generates a strongly biased Texture-MNIST set and its unbiased test set, trains a
-baseline, a DropClass and a SCrIBE U-Net briefly on CPU, then audits them (``--demo-*`` options
+baseline, a DropClass and an IBE U-Net briefly on CPU, then audits them (``--demo-*`` options
 size it). With CONFIG CHECKPOINT pairs, audits those models side by side (the first is the
 reference; all are evaluated on the first config's dataset classes).
 
@@ -23,6 +23,7 @@ import time
 from mmengine.config import DictAction
 
 from mmseg_bias.audit import SECTIONS, AuditModel, AuditOptions, run_audit
+from mmseg_bias.audit.toy import DEMO_CONFIGS, DemoSettings, prepare_demo
 from mmseg_bias.datasets.transforms.corruption import BENCHMARK_CORRUPTIONS
 from mmseg_bias.datasets.transforms.class_erasure import ClassErasure
 
@@ -77,13 +78,17 @@ def parse_args(argv=None):
     demo.add_argument('--demo-iters', type=int, help='training iterations per model')
     demo.add_argument('--demo-train', type=int, help='training images generated')
     demo.add_argument('--demo-test', type=int, help='unbiased test images generated')
+    demo.add_argument('--demo-models', nargs='+', choices=list(DEMO_CONFIGS),
+                      help='models to train and audit, the first the reference (default: '
+                      f'{" ".join(DemoSettings.models)})')
     args = parser.parse_args(argv)
     if len(args.models) % 2:
         parser.error('models come in CONFIG CHECKPOINT pairs; got an odd number of paths')
     pairs = list(zip(args.models[::2], args.models[1::2]))
     if args.names and len(args.names) != len(pairs):
         parser.error(f'--names needs one name per model ({len(pairs)}), got {len(args.names)}')
-    if pairs and any(v is not None for v in (args.demo_iters, args.demo_train, args.demo_test)):
+    if pairs and any(v is not None for v in (args.demo_iters, args.demo_train, args.demo_test,
+                                              args.demo_models)):
         parser.error('--demo-* options size the default demo; drop them when auditing '
                      'CONFIG CHECKPOINT pairs')
     if args.full and (args.corruptions or args.severities):
@@ -124,10 +129,11 @@ def main(argv=None):
             work_dir = args.work_dir or osp.join('work_dirs', f'audit_{names[0]}')
             timings, title = {}, f'Bias audit: {", ".join(names)}'
         else:
-            from mmseg_bias.audit.toy import DemoSettings, prepare_demo
             work_dir = args.work_dir or osp.join('work_dirs', 'audit_texture_mnist')
             sizes = {k: v for k, v in (('iters', args.demo_iters), ('num_train', args.demo_train),
                                        ('num_test', args.demo_test)) if v is not None}
+            if args.demo_models:
+                sizes['models'] = tuple(args.demo_models)
             models, timings = prepare_demo(work_dir, DemoSettings(**sizes))
             title = 'Bias audit: the Texture-MNIST demo'
         result = run_audit(models, work_dir, options, sections=args.sections, title=title,
