@@ -10,7 +10,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_bias  # noqa: F401
-from mmseg_bias.models.heads.class_drop import ClassDropBlock, DropClassMixin, class_gate
+from mmseg_bias.models.heads.class_drop import (ClassDropBlock, DropClassMixin, class_gate,
+                                                pointwise_conv)
 
 init_default_scope('mmseg')
 K, C = 5, 8
@@ -156,6 +157,11 @@ def test_every_head_with_a_1x1_classifier(base_type):
     head.progress, head.dropped_class = 0.5, 0
     logits, drop_logits = head(inputs)
     assert logits.shape == drop_logits.shape and logits.shape[:2] == (2, K)
+    feat = _classifier_input(head, inputs)
+    head.train()
+    torch.testing.assert_close(logits, head.conv_seg(feat))  # h(A): the stock classifier
+    torch.testing.assert_close(drop_logits, head.conv_seg(head.class_drop(
+        feat, class_gate(head.conv_seg.weight, 0))))  # h(A_drop) with the same classifier
     labels = torch.randint(0, K, (2, 32, 32))
     losses = head.loss_by_feat((logits, drop_logits), samples(labels))
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
@@ -171,6 +177,22 @@ def test_every_head_with_a_1x1_classifier(base_type):
         torch.testing.assert_close(out, kept)  # inference goes through the block, nothing dropped
         head.inference_branch = 'plain'
         torch.testing.assert_close(head(inputs), head.conv_seg(feat))
+
+
+@pytest.mark.parametrize('bias', [True, False])
+def test_pointwise_conv_equals_conv2d_forward_and_backward(bias):
+    torch.manual_seed(0)
+    feat = torch.randn(3, 7, 5, 6, requires_grad=True)
+    weight = torch.randn(4, 7, requires_grad=True)
+    b = torch.randn(4, requires_grad=True) if bias else None
+    grad = torch.randn(3, 4, 5, 6)
+    out = pointwise_conv(feat, weight, b)
+    grads = torch.autograd.grad(out, [t for t in (feat, weight, b) if t is not None], grad)
+    ref = F.conv2d(feat, weight[..., None, None], b)
+    ref_grads = torch.autograd.grad(ref, [t for t in (feat, weight, b) if t is not None], grad)
+    torch.testing.assert_close(out, ref)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
 
 
 def _classifier_input(head, inputs):
