@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_bias  # noqa: F401
 from mmseg_bias.models.heads.class_drop import (ClassDropBlock, DropClassMixin, class_gate,
-                                                pointwise_conv)
+                                                pointwise_conv, pointwise_conv_pair)
 
 init_default_scope('mmseg')
 K, C = 5, 8
@@ -195,15 +195,77 @@ def test_pointwise_conv_equals_conv2d_forward_and_backward(bias):
         torch.testing.assert_close(g, r)
 
 
+@pytest.mark.parametrize('bias', [True, False])
+def test_pointwise_conv_pair_equals_two_convs_forward_and_backward(bias):
+    torch.manual_seed(0)
+    feat = torch.randn(2, 7, 5, 6, requires_grad=True)
+    weight1, weight2 = torch.randn(4, 7, requires_grad=True), torch.randn(9, 7, requires_grad=True)
+    b = torch.randn(4, requires_grad=True) if bias else None
+    leaves = [t for t in (feat, weight1, b, weight2) if t is not None]
+    grad1, grad2 = torch.randn(2, 4, 5, 6), torch.randn(2, 9, 5, 6)
+    out1, out2 = pointwise_conv_pair(feat, weight1, b, weight2)
+    grads = torch.autograd.grad([out1, out2], leaves, [grad1, grad2])
+    ref1, ref2 = F.conv2d(feat, weight1[..., None, None], b), F.conv2d(feat, weight2[..., None, None])
+    ref_grads = torch.autograd.grad([ref1, ref2], leaves, [grad1, grad2])
+    torch.testing.assert_close(out1, ref1)
+    torch.testing.assert_close(out2, ref2)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
+    # one output unused: its gradient counts as zero
+    only2, = torch.autograd.grad(pointwise_conv_pair(feat, weight1, b, weight2)[1].sum(), [feat])
+    torch.testing.assert_close(only2, weight2.sum(0).view(1, 7, 1, 1).expand_as(feat))
+
+
+def test_pointwise_conv_pair_under_autocast():
+    torch.manual_seed(0)
+    feat = torch.randn(2, 7, 5, 6, requires_grad=True)
+    weight1, weight2 = torch.randn(4, 7, requires_grad=True), torch.randn(9, 7, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    leaves = [feat, weight1, b, weight2]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out1, out2 = pointwise_conv_pair(feat, weight1, b, weight2)
+        ref1, ref2 = pointwise_conv(feat, weight1, b), pointwise_conv(feat, weight2)
+    assert out1.dtype == out2.dtype == ref1.dtype == torch.bfloat16
+    grads = torch.autograd.grad((out1.float() ** 2).sum() + out2.float().sum(), leaves)
+    ref_grads = torch.autograd.grad((ref1.float() ** 2).sum() + ref2.float().sum(), leaves)
+    torch.testing.assert_close(out1, ref1)
+    torch.testing.assert_close(out2, ref2)
+    for g, r, leaf in zip(grads, ref_grads, leaves):
+        assert g.dtype == leaf.dtype == torch.float32
+        torch.testing.assert_close(g, r, rtol=2e-2, atol=2e-2)
+
+
+def test_training_path_with_dropout_before_the_classifier():
+    torch.manual_seed(0)
+    head = build_head('ASPPHead', dropout_ratio=0.5)
+    inputs = head_inputs('ASPPHead')
+    feat = _classifier_input(head, inputs)
+    head.train()
+    head.progress, head.dropped_class = 0.5, 2
+    torch.manual_seed(7)
+    logits, drop_logits = head(inputs)
+    torch.manual_seed(7)  # the same dropout masks: h = conv_seg(dropout(.)), A_drop from A itself
+    expected = head.conv_seg(head.dropout(feat))
+    expected_drop = head.conv_seg(head.dropout(head.class_drop(feat, class_gate(
+        head.conv_seg.weight, 2))))
+    torch.testing.assert_close(logits, expected)
+    torch.testing.assert_close(drop_logits, expected_drop)
+    assert not torch.equal(logits, head.conv_seg(feat)), 'dropout must act on h(A)'
+
+
 def _classifier_input(head, inputs):
-    """A: the feature map the head hands to its classifier."""
-    captured = {}
-    handle = head.conv_seg.register_forward_pre_hook(lambda m, args: captured.update(a=args[0]))
-    head.inference_branch = 'plain'
+    """A: the feature map the head hands to its classifier (in the head's current mode)."""
+    captured = []
+    cls_seg = head.cls_seg
+
+    def capturing_cls_seg(feat):
+        captured.append(feat)
+        return cls_seg(feat)
+
+    head.cls_seg = capturing_cls_seg
     head(inputs)
-    head.inference_branch = 'drop'
-    handle.remove()
-    return captured['a']
+    del head.cls_seg
+    return captured[0]
 
 
 @MODELS.register_module(force=True)

@@ -8,8 +8,10 @@ Grad-CAM-like class maps are ReLU(w_c ⊙ A) = ReLU(w_c) ⊙ A and their average
 is A ⊙ s with the gate s = Σ_c ReLU(m_c w_c) / Σ_c m_c (m_z = 0 for the dropped class z).
 Then A_drop = ReLU(BN(Conv1x1(A ⊙ s))) and ŷ_drop = h(A_drop) with the same h (W is not detached).
 A ⊙ s is never formed: Conv1x1(A ⊙ s) = Conv1x1 with weights scaled by s, applied to A.
-The block's 1x1 conv and h(A_drop) run as batched matrix products (:func:`pointwise_conv`), which
-on the CPU cost less than conv2d, forward and backward; h(A) stays the stock head's own conv.
+The 1x1 convs run as batched matrix products (:func:`pointwise_conv`), which on the CPU cost less
+than conv2d, forward and backward. While training, h(A) and the block's conv read the same A, so
+they run as one pair (:func:`pointwise_conv_pair`) whose backward accumulates both gradients into
+one buffer for A instead of summing two (unless the head applies dropout before its classifier).
 """
 import torch
 import torch.nn as nn
@@ -21,7 +23,8 @@ from mmseg.registry import MODELS
 
 from .mixin_heads import mixin_head_class
 
-__all__ = ['ClassDropBlock', 'DropClassHead', 'DropClassMixin', 'class_gate', 'pointwise_conv']
+__all__ = ['ClassDropBlock', 'DropClassHead', 'DropClassMixin', 'class_gate', 'pointwise_conv',
+           'pointwise_conv_pair']
 
 
 def class_gate(classifier_weight, dropped_class=None):
@@ -60,16 +63,24 @@ class ClassDropBlock(nn.Module):
     def norm(self):
         return getattr(self, self.norm_name)
 
+    def gated_weight(self, gate):
+        """The conv's weights with s folded in: (C_out, C_in), gate s (C_in,) scales the inputs."""
+        return self.conv.weight.flatten(1) * gate
+
+    def activate(self, conv_out):
+        """ReLU(BN(conv_out)), conv_out = Conv1x1(A ⊙ s) (B, C, H, W)."""
+        return F.relu(self.norm(conv_out), inplace=True)
+
     def forward(self, feat, gate):
         """feat: A (B, C, H, W); gate: s (C,). Returns A_drop (B, C, H, W).
 
         In eval mode a BN with running statistics is folded into the conv too, so inference costs
         one 1x1 conv and a ReLU.
         """
-        weight = self.conv.weight.flatten(1) * gate  # (C_out, C_in): gate scales input channels
+        weight = self.gated_weight(gate)
         norm = self.norm
         if self.training or not getattr(norm, 'track_running_stats', False):
-            return F.relu(norm(pointwise_conv(feat, weight)), inplace=True)
+            return self.activate(pointwise_conv(feat, weight))
         scale = torch.rsqrt(norm.running_var + norm.eps)
         if norm.affine:
             scale = scale * norm.weight
@@ -96,6 +107,49 @@ def pointwise_conv(feat, weight, bias=None):
     else:
         out = torch.baddbmm(bias[None, :, None].expand(b, -1, 1), weights, pixels)
     return out.view(b, -1, h, w)
+
+
+class _PointwiseConvPair(torch.autograd.Function):
+    """(W1 A + b1, W2 A) for one A; the backward writes W2ᵀ dY2 + W1ᵀ dY1 into one buffer."""
+
+    @staticmethod
+    def forward(ctx, feat, weight1, bias1, weight2):
+        ctx.save_for_backward(feat, weight1, weight2)
+        ctx.has_bias1 = bias1 is not None
+        return pointwise_conv(feat, weight1, bias1), pointwise_conv(feat, weight2)
+
+    @staticmethod
+    def backward(ctx, grad1, grad2):
+        feat, weight1, weight2 = ctx.saved_tensors
+        b, c, h, w = feat.shape
+        dtype = grad2.dtype  # under autocast lower than the inputs' (the GEMMs ran in it)
+        grad1 = grad1.reshape(b, -1, h * w).to(dtype)
+        grad2 = grad2.reshape(b, -1, h * w)
+        grad_feat = grad_w1 = grad_b1 = grad_w2 = None
+        if ctx.needs_input_grad[0]:
+            grad_feat = torch.bmm(weight2.to(dtype).t().expand(b, c, -1), grad2)
+            torch.baddbmm(grad_feat, weight1.to(dtype).t().expand(b, c, -1), grad1, out=grad_feat)
+            grad_feat = grad_feat.view(b, c, h, w).to(feat.dtype)
+        pixels_t = feat.to(dtype).reshape(b, c, h * w).transpose(1, 2)
+        if ctx.needs_input_grad[1]:
+            grad_w1 = torch.bmm(grad1, pixels_t).sum(0).to(weight1.dtype)
+        if ctx.has_bias1 and ctx.needs_input_grad[2]:
+            grad_b1 = grad1.sum((0, 2)).to(weight1.dtype)
+        if ctx.needs_input_grad[3]:
+            grad_w2 = torch.bmm(grad2, pixels_t).sum(0).to(weight2.dtype)
+        return grad_feat, grad_w1, grad_b1, grad_w2
+
+
+def pointwise_conv_pair(feat, weight1, bias1, weight2):
+    """Two 1x1 convs of the same input: ``(pointwise_conv(feat, weight1, bias1),
+    pointwise_conv(feat, weight2))``, with the same values and gradients.
+
+    Their backward accumulates both gradients w.r.t. feat in one buffer (``baddbmm`` into its own
+    output), which saves the sum of two (B, C_in, H, W) gradients. Works under autocast.
+    feat (B, C_in, H, W), weight_i (C_i, C_in), bias1 (C_1,) or None
+    -> ((B, C_1, H, W), (B, C_2, H, W)).
+    """
+    return _PointwiseConvPair.apply(feat, weight1, bias1, weight2)
 
 
 class DropClassMixin:
@@ -144,9 +198,14 @@ class DropClassMixin:
     def cls_seg(self, feat):
         """h(A_drop) at inference (or h(A)); (h(A), h(A_drop)) while training."""
         if self.training:
-            logits = super().cls_seg(feat)
             gate = class_gate(self.conv_seg.weight, self.dropped_class)
-            return logits, self.classify(self.class_drop(feat, gate))
+            block_weight = self.class_drop.gated_weight(gate)
+            if self.dropout is None:  # h(A) and the block's conv read the same A
+                logits, conv_out = pointwise_conv_pair(
+                    feat, self.conv_seg.weight.flatten(1), self.conv_seg.bias, block_weight)
+            else:
+                logits, conv_out = self.classify(feat), pointwise_conv(feat, block_weight)
+            return logits, self.classify(self.class_drop.activate(conv_out))
         if self.inference_branch == 'plain':
             return super().cls_seg(feat)
         return self.classify(self.class_drop(feat, class_gate(self.conv_seg.weight)))
