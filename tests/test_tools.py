@@ -9,7 +9,7 @@ import mmseg
 import pytest
 
 import datafactory
-from helpers import run_cli
+from helpers import REPO, run_cli
 
 
 def _last_metrics(work_dir):
@@ -51,12 +51,17 @@ def test_load_from_initialises_a_new_run(tmp_path, tiny_config, trained_checkpoi
     assert f'Load checkpoint from {ckpt}' in out
 
 
-def test_dist_train_two_cpu_processes(tmp_path, tiny_config):
+def test_dist_train_two_cpu_processes(tmp_path, cityscapes_root):
+    """The flagship command's shape: dist_train.sh on a DropClass config (here W18-Small)."""
+    base = osp.join(REPO, 'configs', 'dropclass', 'hrnet_w18s_cityscapes.py')
+    config = datafactory.write_tiny_config(str(tmp_path / 'tiny_dropclass.py'), base,
+                                           cityscapes_root)
     work = str(tmp_path / 'dist')
-    out = run_cli(['bash', 'tools/dist_train.sh', tiny_config, '2', '--work-dir', work],
+    out = run_cli(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work],
                   env={'PORT': '29517', 'CUDA_VISIBLE_DEVICES': ''})
     assert 'CPU-only distributed run: gloo process group, rank 0 of 2' in out
-    assert re.search(r'Iter\(train\) \[2/2\]', out)
+    assert re.search(r'Iter\(train\) \[2/2\].*decode\.loss_ce_drop.*decode\.dropclass_p: 0\.5000',
+                     out)
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
 
 
